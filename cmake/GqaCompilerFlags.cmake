@@ -1,0 +1,20 @@
+# Warning, sanitizer and thread-safety flags shared by every target.
+add_compile_options(
+  "$<$<COMPILE_LANGUAGE:CXX>:-Wall;-Wextra;-Wno-unused-parameter>")
+if(GQA_WERROR)
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-Werror>"
+                      "$<$<COMPILE_LANGUAGE:CUDA>:--Werror=all-warnings>")
+endif()
+if(GQA_SANITIZE)
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=address,undefined;-fno-omit-frame-pointer;-fno-sanitize-recover=undefined>")
+  add_link_options(-fsanitize=address,undefined)
+endif()
+if(GQA_THREAD_SAFETY)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "GQA_THREAD_SAFETY needs clang")
+  endif()
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-Wthread-safety>")
+endif()
+if(GQA_FUZZ AND NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+  message(FATAL_ERROR "GQA_FUZZ needs clang (libFuzzer)")
+endif()
