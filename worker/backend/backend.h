@@ -1,0 +1,54 @@
+// Backend: the one set of operations the engine runs a forward pass with
+// (ggml's ggml_backend_i). The CPU backend runs everywhere and is the oracle;
+// the CUDA backend implements the same ops on the same params.h structs.
+// Ops are asynchronous where the device is; Synchronize() waits. Each returns
+// INVALID_ARGUMENT for malformed params and UNIMPLEMENTED, naming the shape,
+// for shapes it does not support. Thread-compatible: one engine thread owns it.
+#ifndef GQA_WORKER_BACKEND_BACKEND_H_
+#define GQA_WORKER_BACKEND_BACKEND_H_
+
+#include <cstdint>
+#include <memory>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "worker/backend/params.h"
+
+namespace gqa {
+
+// Memory owned by a backend (host for CPU, device for CUDA). Move-only.
+class BackendBuffer {
+ public:
+  virtual ~BackendBuffer() = default;
+  virtual void* data() = 0;
+  virtual int64_t size_bytes() const = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual absl::string_view name() const = 0;
+
+  // Zero-initialized memory for activations and the KV cache.
+  // RESOURCE_EXHAUSTED when it cannot be had.
+  virtual absl::StatusOr<std::unique_ptr<BackendBuffer>> Allocate(int64_t size_bytes) = 0;
+
+  virtual absl::Status Gemm(const GemmParams& params) = 0;
+  virtual absl::Status Embedding(const EmbeddingParams& params) = 0;
+  virtual absl::Status RmsNorm(const RmsNormParams& params) = 0;
+  virtual absl::Status Rope(const RopeParams& params) = 0;
+  virtual absl::Status SwiGlu(const SwiGluParams& params) = 0;
+  // x += delta, elementwise over n floats.
+  virtual absl::Status Add(float* x, const float* delta, int64_t n) = 0;
+  virtual absl::Status WriteKv(const KvWriteParams& params) = 0;
+  // Prefill and decode tokens alike (the CPU computes each query token the
+  // same way whatever its batch, which makes results batch-invariant).
+  virtual absl::Status PagedAttention(const AttentionParams& params) = 0;
+  virtual absl::Status Synchronize() = 0;
+};
+
+}  // namespace gqa
+
+#endif  // GQA_WORKER_BACKEND_BACKEND_H_

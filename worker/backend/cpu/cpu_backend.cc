@@ -1,0 +1,153 @@
+#include "worker/backend/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "worker/backend/cpu/attention.h"
+#include "worker/backend/cpu/dot_kernels.h"
+#include "worker/backend/cpu/rope.h"
+#include "worker/backend/cpu/thread_pool.h"
+
+namespace gqa {
+namespace {
+
+class HostBuffer : public BackendBuffer {
+ public:
+  HostBuffer(void* data, int64_t size_bytes) : data_(data), size_bytes_(size_bytes) {}
+  HostBuffer(const HostBuffer&) = delete;
+  HostBuffer& operator=(const HostBuffer&) = delete;
+  ~HostBuffer() override { std::free(data_); }
+  void* data() override { return data_; }
+  int64_t size_bytes() const override { return size_bytes_; }
+
+ private:
+  void* data_;
+  int64_t size_bytes_;
+};
+
+// Output rows per parallel chunk: enough work per chunk to amortize the pool.
+int64_t GemmRowGrain(int64_t rows, int num_threads) {
+  const int64_t chunks = std::max<int64_t>(1, 4 * num_threads);
+  return std::max<int64_t>(16, (rows + chunks - 1) / chunks);
+}
+
+class CpuBackend : public Backend {
+ public:
+  explicit CpuBackend(const CpuBackendOptions& options)
+      : pool_(std::max(1, options.num_threads)) {}
+
+  absl::string_view name() const override { return "cpu"; }
+
+  absl::StatusOr<std::unique_ptr<BackendBuffer>> Allocate(int64_t size_bytes) override {
+    if (size_bytes < 0) return absl::InvalidArgumentError("negative allocation size");
+    const size_t rounded = (static_cast<size_t>(size_bytes) + 63) / 64 * 64;
+    void* data = std::aligned_alloc(64, std::max<size_t>(rounded, 64));
+    if (data == nullptr) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("cannot allocate ", size_bytes, " bytes of host memory"));
+    }
+    std::memset(data, 0, std::max<size_t>(rounded, 64));
+    return std::make_unique<HostBuffer>(data, size_bytes);
+  }
+
+  absl::Status Gemm(const GemmParams& p) override {
+    const WeightView& w = p.w;
+    if (w.cols % BlockElems(w.format) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("gemm: ", w.cols, " columns are not whole ",
+                                                     WeightFormatName(w.format), " blocks"));
+    }
+    std::vector<cpu::ActivationBlock> xq;
+    const bool quantized = cpu::UsesQuantizedActivations(w.format);
+    const int64_t blocks_per_row = w.cols / kQuantBlockElems;
+    if (quantized) {
+      xq.resize(p.num_tokens * blocks_per_row);
+      pool_.ParallelFor(p.num_tokens, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t t = begin; t < end; ++t) {
+          cpu::QuantizeActivations(p.x + t * w.cols, w.cols, xq.data() + t * blocks_per_row);
+        }
+      });
+    }
+    pool_.ParallelFor(w.rows, GemmRowGrain(w.rows, pool_.num_threads()),
+                      [&](int64_t begin, int64_t end) {
+      // Rows outer, tokens inner: a chunk of weight rows stays in cache while
+      // every token passes over it.
+      for (int64_t r = begin; r < end; ++r) {
+        const uint8_t* row = w.row(r);
+        for (int64_t t = 0; t < p.num_tokens; ++t) {
+          const float dot = cpu::DotRow(w.format, row, p.x + t * w.cols,
+                                        quantized ? xq.data() + t * blocks_per_row : nullptr,
+                                        w.cols);
+          float& y = p.y[t * w.rows + r];
+          y = p.accumulate ? y + dot : dot;
+        }
+      }
+    });
+    return absl::OkStatus();
+  }
+
+  absl::Status Embedding(const EmbeddingParams& p) override {
+    const int64_t hidden = p.table.cols;
+    for (int64_t t = 0; t < p.num_tokens; ++t) {
+      const int32_t id = p.token_ids[t];
+      if (id < 0 || id >= p.table.rows) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("token id ", id, " outside the vocabulary [0, ", p.table.rows, ")"));
+      }
+      cpu::DequantizeRow(p.table.format, p.table.row(id), hidden, p.out + t * hidden);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status RmsNorm(const RmsNormParams& p) override {
+    for (int64_t t = 0; t < p.num_tokens; ++t) {
+      const float* x = p.x + t * p.dim;
+      float* y = p.y + t * p.dim;
+      double sum_squares = 0.0;
+      for (int64_t i = 0; i < p.dim; ++i) sum_squares += static_cast<double>(x[i]) * x[i];
+      const float inverse_rms =
+          static_cast<float>(1.0 / std::sqrt(sum_squares / static_cast<double>(p.dim) + p.eps));
+      for (int64_t i = 0; i < p.dim; ++i) y[i] = x[i] * inverse_rms * p.weight[i];
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Rope(const RopeParams& p) override { return cpu::ApplyRope(p); }
+
+  absl::Status SwiGlu(const SwiGluParams& p) override {
+    const int64_t n = p.num_tokens * p.dim;
+    for (int64_t i = 0; i < n; ++i) {
+      const float g = p.gate[i];
+      p.out[i] = g / (1.0f + std::exp(-g)) * p.up[i];
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Add(float* x, const float* delta, int64_t n) override {
+    for (int64_t i = 0; i < n; ++i) x[i] += delta[i];
+    return absl::OkStatus();
+  }
+
+  absl::Status WriteKv(const KvWriteParams& p) override { return cpu::WriteKv(p); }
+
+  absl::Status PagedAttention(const AttentionParams& p) override {
+    return cpu::PagedAttention(p, pool_);
+  }
+
+  absl::Status Synchronize() override { return absl::OkStatus(); }
+
+ private:
+  ThreadPool pool_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> MakeCpuBackend(const CpuBackendOptions& options) {
+  return std::make_unique<CpuBackend>(options);
+}
+
+}  // namespace gqa

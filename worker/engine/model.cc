@@ -1,0 +1,123 @@
+#include "worker/engine/model.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "core/status.h"
+
+namespace gqa {
+
+absl::StatusOr<std::unique_ptr<Model>> Model::Create(std::unique_ptr<TensorSource> source,
+                                                     const ShardPlan& plan, Backend* backend) {
+  RETURN_IF_ERROR(source->config().Validate());
+  ASSIGN_OR_RETURN(ModelWeights weights, ModelWeights::Load(*source, plan));
+  return std::unique_ptr<Model>(new Model(std::move(source), plan, std::move(weights), backend));
+}
+
+absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) const {
+  const size_t n = b.token_ids.size();
+  if (n == 0) return absl::InvalidArgumentError("forward: empty batch");
+  if (b.positions.size() != n || b.seq_idx.size() != n || b.context_lens.size() != n ||
+      b.slot_mapping.size() != n) {
+    return absl::InvalidArgumentError("forward: per-token arrays differ in length");
+  }
+  if (b.block_tables.size() != static_cast<size_t>(b.num_seqs * b.max_blocks_per_seq)) {
+    return absl::InvalidArgumentError("forward: block table size is not num_seqs x max_blocks");
+  }
+  if (num_kv_layers != weights_.layers.size()) {
+    return absl::InvalidArgumentError(absl::StrCat("forward: ", num_kv_layers, " KV layers for a ",
+                                                   weights_.layers.size(), "-layer model"));
+  }
+  for (int32_t idx : b.logit_token_idx) {
+    if (idx < 0 || static_cast<size_t>(idx) >= n) {
+      return absl::InvalidArgumentError(absl::StrCat("forward: logit token ", idx, " out of range"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Model::Forward(const ForwardBatch& batch, const std::vector<PagedKvView>& kv_layers,
+                            std::vector<float>& logits) {
+  RETURN_IF_ERROR(ValidateBatch(batch, kv_layers.size()));
+  const ModelConfig& c = config();
+  const int64_t t = batch.num_tokens(), hidden = c.hidden_size;
+  std::vector<float> x(t * hidden);
+  RETURN_IF_ERROR(backend_->Embedding({weights_.token_embedding, batch.token_ids.data(), x.data(), t}));
+  for (size_t l = 0; l < weights_.layers.size(); ++l) {
+    RETURN_IF_ERROR(AttentionBlock(batch, weights_.layers[l], kv_layers[l], x.data()));
+    RETURN_IF_ERROR(MlpBlock(weights_.layers[l], t, x.data()));
+  }
+  // Final norm and LM head only for the tokens whose logits are wanted.
+  const int64_t num_logits = static_cast<int64_t>(batch.logit_token_idx.size());
+  std::vector<float> last(num_logits * hidden);
+  for (int64_t i = 0; i < num_logits; ++i) {
+    std::copy_n(x.data() + batch.logit_token_idx[i] * hidden, hidden, last.data() + i * hidden);
+  }
+  RETURN_IF_ERROR(backend_->RmsNorm({last.data(), weights_.final_norm, last.data(), num_logits,
+                                     hidden, static_cast<float>(c.norm_eps)}));
+  logits.assign(num_logits * c.vocab_size, 0.0f);
+  RETURN_IF_ERROR(backend_->Gemm({last.data(), weights_.lm_head, logits.data(), num_logits, false}));
+  return backend_->Synchronize();
+}
+
+absl::Status Model::AttentionBlock(const ForwardBatch& batch, const LayerWeights& layer,
+                                   const PagedKvView& kv, float* x) {
+  const ModelConfig& c = config();
+  const int64_t t = batch.num_tokens(), hidden = c.hidden_size, dim = c.head_dim;
+  const int64_t q_width = plan_.num_q_heads * dim, kv_width = plan_.num_kv_heads * dim;
+  normed_.resize(t * hidden);
+  q_.resize(t * q_width);
+  k_.resize(t * kv_width);
+  v_.resize(t * kv_width);
+  attn_.resize(t * q_width);
+  RETURN_IF_ERROR(backend_->RmsNorm({x, layer.attn_norm, normed_.data(), t, hidden,
+                                     static_cast<float>(c.norm_eps)}));
+  RETURN_IF_ERROR(backend_->Gemm({normed_.data(), layer.wq, q_.data(), t, false}));
+  RETURN_IF_ERROR(backend_->Gemm({normed_.data(), layer.wk, k_.data(), t, false}));
+  RETURN_IF_ERROR(backend_->Gemm({normed_.data(), layer.wv, v_.data(), t, false}));
+  RopeParams rope;
+  rope.q = q_.data();
+  rope.k = k_.data();
+  rope.positions = batch.positions.data();
+  rope.num_tokens = t;
+  rope.num_q_heads = plan_.num_q_heads;
+  rope.num_kv_heads = plan_.num_kv_heads;
+  rope.head_dim = dim;
+  rope.theta = c.rope_theta;
+  rope.scaling = c.rope_scaling;
+  rope.interleaved_pairs = source_->rope_layout() == RopeLayout::kInterleavedPairs;
+  RETURN_IF_ERROR(backend_->Rope(rope));
+  RETURN_IF_ERROR(backend_->WriteKv({k_.data(), v_.data(), batch.slot_mapping.data(), t, kv}));
+  AttentionParams attention;
+  attention.q = q_.data();
+  attention.out = attn_.data();
+  attention.seq_idx = batch.seq_idx.data();
+  attention.context_lens = batch.context_lens.data();
+  attention.block_tables = batch.block_tables.data();
+  attention.num_seqs = batch.num_seqs;
+  attention.max_blocks_per_seq = batch.max_blocks_per_seq;
+  attention.num_tokens = t;
+  attention.num_q_heads = plan_.num_q_heads;
+  attention.cache = kv;
+  attention.softmax_scale = 1.0f / std::sqrt(static_cast<float>(dim));
+  RETURN_IF_ERROR(backend_->PagedAttention(attention));
+  // NOTE: with tp > 1 the output projection yields a partial sum per rank,
+  // all-reduced before the residual add (the tensor-parallel issue).
+  return backend_->Gemm({attn_.data(), layer.wo, x, t, /*accumulate=*/true});
+}
+
+absl::Status Model::MlpBlock(const LayerWeights& layer, int64_t t, float* x) {
+  const ModelConfig& c = config();
+  const int64_t hidden = c.hidden_size, ffn = plan_.ffn_size;
+  normed_.resize(t * hidden);
+  gate_.resize(t * ffn);
+  up_.resize(t * ffn);
+  RETURN_IF_ERROR(backend_->RmsNorm({x, layer.ffn_norm, normed_.data(), t, hidden,
+                                     static_cast<float>(c.norm_eps)}));
+  RETURN_IF_ERROR(backend_->Gemm({normed_.data(), layer.w_gate, gate_.data(), t, false}));
+  RETURN_IF_ERROR(backend_->Gemm({normed_.data(), layer.w_up, up_.data(), t, false}));
+  RETURN_IF_ERROR(backend_->SwiGlu({gate_.data(), up_.data(), gate_.data(), t, ffn}));
+  return backend_->Gemm({gate_.data(), layer.w_down, x, t, /*accumulate=*/true});
+}
+
+}  // namespace gqa

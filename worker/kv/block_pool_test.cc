@@ -1,0 +1,66 @@
+#include "worker/kv/block_pool.h"
+
+#include <random>
+#include <set>
+
+#include "gtest/gtest.h"
+
+namespace gqa {
+namespace {
+
+TEST(BlockPoolTest, AllocatesDistinctBlocksUntilEmpty) {
+  BlockPool pool(5);
+  auto a = pool.TryAllocate(3);
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(pool.num_free_blocks(), 2);
+  EXPECT_FALSE(pool.TryAllocate(3).has_value());  // not now, and nothing taken
+  EXPECT_EQ(pool.num_free_blocks(), 2);
+  auto b = pool.TryAllocate(2);
+  ASSERT_TRUE(b.has_value());
+  std::set<int32_t> all(a->begin(), a->end());
+  all.insert(b->begin(), b->end());
+  EXPECT_EQ(all.size(), 5u);
+}
+
+TEST(BlockPoolTest, SharedBlocksReturnWhenTheLastOwnerFrees) {
+  BlockPool pool(4);
+  auto a = *pool.TryAllocate(2);
+  pool.Touch(a);
+  EXPECT_EQ(pool.ref_count(a[0]), 2);
+  pool.Free(a);
+  EXPECT_EQ(pool.num_free_blocks(), 2);
+  pool.Free(a);
+  EXPECT_EQ(pool.num_free_blocks(), 4);
+}
+
+TEST(BlockPoolTest, RandomizedOwnershipNeverLeaks) {
+  std::mt19937 rng(11);
+  BlockPool pool(64);
+  std::vector<std::vector<int32_t>> owners;
+  for (int step = 0; step < 5000; ++step) {
+    const int action = rng() % 3;
+    if (action == 0) {
+      if (auto blocks = pool.TryAllocate(rng() % 6)) owners.push_back(*blocks);
+    } else if (action == 1 && !owners.empty()) {
+      auto shared = owners[rng() % owners.size()];
+      pool.Touch(shared);
+      owners.push_back(shared);
+    } else if (!owners.empty()) {
+      const size_t idx = rng() % owners.size();
+      pool.Free(owners[idx]);
+      owners.erase(owners.begin() + idx);
+    }
+  }
+  for (const auto& blocks : owners) pool.Free(blocks);
+  EXPECT_EQ(pool.num_free_blocks(), 64);
+}
+
+TEST(BlockPoolDeathTest, DoubleFreeIsABug) {
+  BlockPool pool(2);
+  auto a = *pool.TryAllocate(1);
+  pool.Free(a);
+  EXPECT_DEATH(pool.Free(a), "double free");
+}
+
+}  // namespace
+}  // namespace gqa
