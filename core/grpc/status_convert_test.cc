@@ -10,7 +10,9 @@ TEST(StatusConvertTest, EveryCodeRoundTripsWithItsMessage) {
     const absl::Status status(static_cast<absl::StatusCode>(code), code == 0 ? "" : "why");
     const grpc::Status converted = ToGrpcStatus(status);
     EXPECT_EQ(static_cast<int>(converted.error_code()), code);
-    if (code != 0) EXPECT_EQ(converted.error_message(), "why");
+    if (code != 0) {
+      EXPECT_EQ(converted.error_message(), "why");
+    }
     EXPECT_EQ(FromGrpcStatus(converted), status);
   }
 }
