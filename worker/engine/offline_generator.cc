@@ -22,6 +22,19 @@ class BlockReleaser {
   std::vector<int32_t>& blocks_;
 };
 
+// The `k` largest logits, largest first, ties to the lower id.
+std::vector<std::pair<int32_t, float>> TopLogits(absl::Span<const float> row, int k) {
+  std::vector<int32_t> order(row.size());
+  for (size_t i = 0; i < row.size(); ++i) order[i] = static_cast<int32_t>(i);
+  const size_t n = std::min<size_t>(k, order.size());
+  std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](int32_t a, int32_t b) {
+    return row[a] > row[b] || (row[a] == row[b] && a < b);
+  });
+  std::vector<std::pair<int32_t, float>> top;
+  for (size_t i = 0; i < n; ++i) top.emplace_back(order[i], row[order[i]]);
+  return top;
+}
+
 }  // namespace
 
 absl::Status OfflineGenerator::ValidatePrompt(const std::vector<int32_t>& ids) const {
@@ -120,6 +133,15 @@ absl::StatusOr<OfflineResult> OfflineGenerator::Generate(const OfflineRequest& r
 
 absl::StatusOr<std::vector<double>> OfflineGenerator::ScoreTokens(
     const std::vector<int32_t>& tokens, int64_t chunk_tokens) {
+  ASSIGN_OR_RETURN(std::vector<TokenScore> scores, ScoreTokensWithTop(tokens, chunk_tokens, 0));
+  std::vector<double> logprobs;
+  logprobs.reserve(scores.size());
+  for (const TokenScore& score : scores) logprobs.push_back(score.logprob);
+  return logprobs;
+}
+
+absl::StatusOr<std::vector<OfflineGenerator::TokenScore>> OfflineGenerator::ScoreTokensWithTop(
+    const std::vector<int32_t>& tokens, int64_t chunk_tokens, int num_top) {
   RETURN_IF_ERROR(ValidatePrompt(tokens));
   const int64_t n = static_cast<int64_t>(tokens.size());
   if (n > model_->config().context_tokens) {
@@ -130,7 +152,7 @@ absl::StatusOr<std::vector<double>> OfflineGenerator::ScoreTokens(
   const int64_t vocab = model_->config().vocab_size;
   std::vector<int32_t> blocks;
   BlockReleaser releaser(pool_, blocks);
-  std::vector<double> logprobs;
+  std::vector<TokenScore> scores;
   std::vector<float> logits;
   const int64_t chunk = std::max<int64_t>(1, chunk_tokens);
   for (int64_t begin = 0; begin < n - 1; begin += chunk) {
@@ -139,14 +161,22 @@ absl::StatusOr<std::vector<double>> OfflineGenerator::ScoreTokens(
     for (int64_t i = 0; i < end - begin; ++i) wanted[i] = static_cast<int32_t>(i);
     RETURN_IF_ERROR(Step(tokens, begin, end, wanted, blocks, logits));
     for (int64_t i = 0; i < end - begin; ++i) {
-      const float* row = logits.data() + i * vocab;
-      const float max_logit = *std::max_element(row, row + vocab);
+      const absl::Span<const float> row = absl::MakeConstSpan(logits).subspan(i * vocab, vocab);
+      const float max_logit = *std::max_element(row.begin(), row.end());
       double total = 0;
-      for (int64_t v = 0; v < vocab; ++v) total += std::exp(static_cast<double>(row[v]) - max_logit);
-      logprobs.push_back(row[tokens[begin + i + 1]] - max_logit - std::log(total));
+      for (float logit : row) total += std::exp(static_cast<double>(logit) - max_logit);
+      const double log_total = max_logit + std::log(total);
+      TokenScore score;
+      score.logprob = row[tokens[begin + i + 1]] - log_total;
+      if (num_top > 0) {
+        for (const auto& [id, unused] : TopLogits(row, num_top)) {
+          score.top_logprobs.emplace_back(id, static_cast<float>(row[id] - log_total));
+        }
+      }
+      scores.push_back(std::move(score));
     }
   }
-  return logprobs;
+  return scores;
 }
 
 }  // namespace gqa

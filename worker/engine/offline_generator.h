@@ -56,6 +56,15 @@ class OfflineGenerator {
   absl::StatusOr<std::vector<double>> ScoreTokens(const std::vector<int32_t>& tokens,
                                                   int64_t chunk_tokens);
 
+  // As ScoreTokens, plus the `num_top` most likely next tokens at each
+  // position (for comparisons with a reference engine).
+  struct TokenScore {
+    double logprob = 0;  // log p(tokens[i + 1] | tokens[0..i])
+    std::vector<std::pair<int32_t, float>> top_logprobs;  // most likely first
+  };
+  absl::StatusOr<std::vector<TokenScore>> ScoreTokensWithTop(const std::vector<int32_t>& tokens,
+                                                             int64_t chunk_tokens, int num_top);
+
   const BlockPool& pool() const { return pool_; }
 
  private:

@@ -1,0 +1,66 @@
+// LocalEngine: everything `gqa generate`, `gqa chat` and `gqa perplexity`
+// need to run a model in this process: the model on the CPU backend, its
+// tokenizer and chat template from the same file, and a KV cache sized by a
+// byte budget. Also the shared flags (--model, --threads, --kv-bytes,
+// --kv-dtype) and the default model path. Thread-compatible.
+#ifndef GQA_TOOLS_GQA_LOCAL_ENGINE_H_
+#define GQA_TOOLS_GQA_LOCAL_ENGINE_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "core/tokenizer/chat_template.h"
+#include "core/tokenizer/tokenizer.h"
+#include "tools/gqa/command_line.h"
+#include "worker/backend/backend.h"
+#include "worker/engine/model.h"
+#include "worker/engine/offline_generator.h"
+#include "worker/kv/kv_cache_storage.h"
+
+namespace gqa {
+
+// The flags LocalEngine::Load reads; commands append their own.
+inline constexpr FlagSpec kLocalEngineFlags[] = {
+    {"model"}, {"threads"}, {"kv-bytes"}, {"kv-dtype"}};
+
+inline constexpr char kLocalEngineUsage[] =
+    R"(  --model M         GGUF model file; default: the default model fetched by
+                    scripts/setup.sh ($GQA_CACHE_DIR or ~/.cache/gqaserve)
+  --threads N       CPU threads; default: the cores of this machine
+  --kv-bytes B      KV cache budget (e.g. 512MiB); default 256MiB
+  --kv-dtype D      f32|f16|bf16; default f32
+)";
+
+// ~/.cache/gqaserve/models/SmolLM2-135M-Instruct.Q4_1.gguf, honouring
+// $GQA_CACHE_DIR. Read here, in the tool, never in library code.
+std::string DefaultModelPath();
+
+class LocalEngine {
+ public:
+  // INVALID_ARGUMENT naming the flag for bad values; errors of the model file.
+  static absl::StatusOr<std::unique_ptr<LocalEngine>> Load(const CommandLine& flags);
+
+  Model& model() { return *model_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  // nullopt (with the reason) when the file's chat template is not recognised.
+  const absl::StatusOr<ChatTemplate>& chat_template() const { return chat_template_; }
+  OfflineGenerator& generator() { return *generator_; }
+  int num_threads() const { return num_threads_; }
+
+ private:
+  LocalEngine() = default;
+
+  int num_threads_ = 1;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<Tokenizer> tokenizer_;
+  absl::StatusOr<ChatTemplate> chat_template_ = absl::UnknownError("not loaded");
+  std::unique_ptr<KvCacheStorage> storage_;
+  std::unique_ptr<OfflineGenerator> generator_;
+};
+
+}  // namespace gqa
+
+#endif  // GQA_TOOLS_GQA_LOCAL_ENGINE_H_
