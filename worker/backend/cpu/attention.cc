@@ -12,19 +12,6 @@
 namespace gqa::cpu {
 namespace {
 
-float LoadElement(const void* base, int64_t idx, DType dtype) {
-  switch (dtype) {
-    case DType::kF32:
-      return static_cast<const float*>(base)[idx];
-    case DType::kF16:
-      return HalfToFloat(static_cast<const uint16_t*>(base)[idx]);
-    case DType::kBF16:
-      return Bf16ToFloat(static_cast<const uint16_t*>(base)[idx]);
-    default:
-      return 0.0f;
-  }
-}
-
 void StoreElement(void* base, int64_t idx, DType dtype, float value) {
   switch (dtype) {
     case DType::kF32:
@@ -52,6 +39,38 @@ int64_t CacheIndex(const PagedKvView& cache, int64_t slot, int64_t kv_head) {
   return ((block * cache.num_kv_heads + kv_head) * cache.block_size + offset) * cache.head_dim;
 }
 
+// Converts `count` cache elements starting at element `begin` to floats.
+void LoadTile(const void* base, int64_t begin, int64_t count, DType dtype, float* out) {
+  switch (dtype) {
+    case DType::kF32:
+      std::memcpy(out, static_cast<const float*>(base) + begin, count * sizeof(float));
+      break;
+    case DType::kF16:
+      DecodeF16({static_cast<const uint16_t*>(base) + begin, static_cast<size_t>(count)},
+                {out, static_cast<size_t>(count)});
+      break;
+    case DType::kBF16:
+      DecodeBf16({static_cast<const uint16_t*>(base) + begin, static_cast<size_t>(count)},
+                 {out, static_cast<size_t>(count)});
+      break;
+    default:
+      break;
+  }
+}
+
+// dot(a, b) over n floats with eight interleaved partial sums, added in a
+// fixed tree: the same order on every call (and vectorizable).
+float Dot(const float* a, const float* b, int64_t n) {
+  float lanes[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    for (int l = 0; l < 8; ++l) lanes[l] += a[i + l] * b[i + l];
+  }
+  for (; i < n; ++i) lanes[i % 8] += a[i] * b[i];
+  return ((lanes[0] + lanes[4]) + (lanes[1] + lanes[5])) +
+         ((lanes[2] + lanes[6]) + (lanes[3] + lanes[7]));
+}
+
 // Attention of one query token's group of heads over one KV head.
 void AttendGroup(const AttentionParams& p, int64_t token, int64_t kv_head,
                  std::vector<float>& scratch) {
@@ -63,45 +82,39 @@ void AttendGroup(const AttentionParams& p, int64_t token, int64_t kv_head,
   const int32_t* table = p.block_tables + p.seq_idx[token] * p.max_blocks_per_seq;
   const float* q = p.q + (token * p.num_q_heads + kv_head * group) * dim;  // [group, dim]
 
-  scratch.assign(group * (dim + block_size + 2), 0.0f);
-  float* acc = scratch.data();                  // [group, dim]
-  float* scores = acc + group * dim;            // [group, block_size]
+  scratch.assign(group * (dim + block_size + 2) + 2 * block_size * dim, 0.0f);
+  float* acc = scratch.data();                       // [group, dim]
+  float* scores = acc + group * dim;                 // [group, block_size]
   float* running_max = scores + group * block_size;  // [group]
   float* running_sum = running_max + group;          // [group]
+  float* k_tile = running_sum + group;               // [block_size, dim]
+  float* v_tile = k_tile + block_size * dim;         // [block_size, dim]
   std::fill(running_max, running_max + group, -std::numeric_limits<float>::infinity());
 
-  std::vector<float> k_row(dim), v_row(dim);
   for (int64_t start = 0; start < context; start += block_size) {
     const int64_t n = std::min(block_size, context - start);
     const int64_t base = CacheIndex(cache, table[start / block_size] * block_size, kv_head);
-    // Scores of every head of the group against the block's keys: each key is
-    // loaded once for the whole group.
-    for (int64_t j = 0; j < n; ++j) {
-      for (int64_t d = 0; d < dim; ++d) k_row[d] = LoadElement(cache.k, base + j * dim + d, cache.dtype);
-      for (int64_t h = 0; h < group; ++h) {
-        float dot = 0.0f;
-        for (int64_t d = 0; d < dim; ++d) dot += q[h * dim + d] * k_row[d];
-        scores[h * block_size + j] = dot * p.softmax_scale;
-      }
-    }
-    // Online softmax update per head, then accumulate V.
+    // The block's keys and values are read once for the whole group.
+    LoadTile(cache.k, base, n * dim, cache.dtype, k_tile);
+    LoadTile(cache.v, base, n * dim, cache.dtype, v_tile);
     for (int64_t h = 0; h < group; ++h) {
+      float* head_scores = scores + h * block_size;
       float block_max = running_max[h];
-      for (int64_t j = 0; j < n; ++j) block_max = std::max(block_max, scores[h * block_size + j]);
-      const float rescale = std::exp(running_max[h] - block_max);
-      running_sum[h] *= rescale;
-      for (int64_t d = 0; d < dim; ++d) acc[h * dim + d] *= rescale;
       for (int64_t j = 0; j < n; ++j) {
-        scores[h * block_size + j] = std::exp(scores[h * block_size + j] - block_max);
-        running_sum[h] += scores[h * block_size + j];
+        head_scores[j] = Dot(q + h * dim, k_tile + j * dim, dim) * p.softmax_scale;
+        block_max = std::max(block_max, head_scores[j]);
       }
+      // Online softmax: rescale what came before to the new maximum.
+      const float rescale = std::exp(running_max[h] - block_max);
       running_max[h] = block_max;
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      for (int64_t d = 0; d < dim; ++d) v_row[d] = LoadElement(cache.v, base + j * dim + d, cache.dtype);
-      for (int64_t h = 0; h < group; ++h) {
-        const float weight = scores[h * block_size + j];
-        for (int64_t d = 0; d < dim; ++d) acc[h * dim + d] += weight * v_row[d];
+      running_sum[h] *= rescale;
+      float* head_acc = acc + h * dim;
+      for (int64_t d = 0; d < dim; ++d) head_acc[d] *= rescale;
+      for (int64_t j = 0; j < n; ++j) {
+        const float weight = std::exp(head_scores[j] - block_max);
+        running_sum[h] += weight;
+        const float* v_row = v_tile + j * dim;
+        for (int64_t d = 0; d < dim; ++d) head_acc[d] += weight * v_row[d];
       }
     }
   }
