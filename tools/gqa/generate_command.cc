@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "core/status.h"
 #include "core/tokenizer/incremental_decoder.h"
+#include "core/tokenizer/stop_strings.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
 
@@ -19,7 +20,7 @@ namespace {
 constexpr FlagSpec kSamplingFlags[] = {
     {"max-tokens"}, {"temperature"}, {"top-k"},      {"top-p"},
     {"min-p"},      {"seed"},        {"raw", false}, {"ids", false},
-    {"repetition-penalty"}, {"system"}};
+    {"repetition-penalty"}, {"system"}, {"stop"}};
 
 constexpr char kGenerateUsage[] =
     R"(usage: gqa generate [flags] "prompt"
@@ -34,6 +35,7 @@ the model's chat template as one user message unless --raw is given.
   --raw                  send the prompt as is, without the chat template
   --ids                  print the generated token ids, space-separated, instead of text
   --system TEXT          a system message before the prompt (chat template only)
+  --stop S1[,S2...]      end the output before the first of these strings (never shown)
 )";
 
 constexpr char kChatUsage[] =
@@ -118,8 +120,10 @@ std::vector<int32_t> StopIds(LocalEngine& engine) {
 }
 
 // Generates one reply, streaming text (or collecting ids); returns the text.
-absl::StatusOr<std::string> RunOne(LocalEngine& engine, OfflineRequest request, bool print_ids) {
+absl::StatusOr<std::string> RunOne(LocalEngine& engine, OfflineRequest request, bool print_ids,
+                                   const std::vector<std::string>& stop_strings) {
   IncrementalDecoder decoder(&engine.tokenizer(), DecodeOptions{.skip_special = true});
+  ASSIGN_OR_RETURN(StopStringMatcher stops, StopStringMatcher::Create(stop_strings));
   std::string text;
   absl::Status decode_status;
   ASSIGN_OR_RETURN(OfflineResult result,
@@ -130,15 +134,17 @@ absl::StatusOr<std::string> RunOne(LocalEngine& engine, OfflineRequest request, 
                        decode_status = delta.status();
                        return false;
                      }
-                     text += *delta;
-                     std::cout << *delta << std::flush;
-                     return true;
+                     const StopStringMatcher::Result shown = stops.Add(*delta);
+                     text += shown.released;
+                     std::cout << shown.released << std::flush;
+                     return !shown.stopped;
                    }));
   RETURN_IF_ERROR(decode_status);
   if (print_ids) {
     std::cout << absl::StrJoin(result.output_ids, " ") << "\n";
   } else {
-    const std::string tail = decoder.Finish();
+    StopStringMatcher::Result last = stops.Add(decoder.Finish());
+    const std::string tail = last.released + (last.stopped ? "" : stops.Flush());
     text += tail;
     std::cout << tail << "\n";
   }
@@ -181,7 +187,13 @@ int RunGenerateCommand(int argc, char** argv) {
   if (!prompt.ok()) return Fail("generate", prompt.status(), 1);
   request->prompt_ids = *prompt;
   request->stop_ids = StopIds(**engine);
-  auto text = RunOne(**engine, *request, flags->Has("ids"));
+  std::vector<std::string> stop_strings;
+  if (auto stop = flags->Value("stop")) {
+    auto list = SplitList("--stop", *stop);
+    if (!list.ok()) return Fail("generate", list.status(), 2);
+    stop_strings = *list;
+  }
+  auto text = RunOne(**engine, *request, flags->Has("ids"), stop_strings);
   if (!text.ok()) return Fail("generate", text.status(), 1);
   return 0;
 }
@@ -209,7 +221,7 @@ int RunChatCommand(int argc, char** argv) {
     OfflineRequest turn = *request;
     turn.prompt_ids = *prompt;
     turn.stop_ids = StopIds(**engine);
-    auto reply = RunOne(**engine, turn, /*print_ids=*/false);
+    auto reply = RunOne(**engine, turn, /*print_ids=*/false, /*stop_strings=*/{});
     if (!reply.ok()) {
       std::cerr << "gqa chat: " << reply.status().message() << "\n";
       history.pop_back();
