@@ -26,7 +26,8 @@ inline constexpr FlagSpec kLocalEngineFlags[] = {
     {"model"}, {"threads"}, {"kv-bytes"}, {"kv-dtype"}};
 
 inline constexpr char kLocalEngineUsage[] =
-    R"(  --model M         GGUF model file; default: the default model fetched by
+    R"(  --model M         a GGUF file, or a Hugging Face directory (config.json,
+                    *.safetensors, tokenizer.json); default: the default model fetched by
                     scripts/setup.sh ($GQA_CACHE_DIR or ~/.cache/gqaserve)
   --threads N       CPU threads; default: the cores of this machine
   --kv-bytes B      KV cache budget (e.g. 512MiB); default 256MiB

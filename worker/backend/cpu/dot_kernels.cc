@@ -1,5 +1,6 @@
 #include "worker/backend/cpu/dot_kernels.h"
 
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <cmath>
@@ -218,9 +219,24 @@ void DequantizeRow(WeightFormat format, const uint8_t* row, int64_t n, float* ou
 
 namespace internal {
 
+// CPUID (leaf 1: FMA, AVX, OSXSAVE, F16C; leaf 7: AVX2) plus XGETBV, so the
+// OS saves YMM registers. Written against cpuid.h because clang-14's
+// __builtin_cpu_supports does not know "f16c".
+bool DetectAvx2Fma() {
+  unsigned eax, ebx, ecx, edx;
+  if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return false;
+  const bool fma = ecx & (1u << 12), osxsave = ecx & (1u << 27), avx = ecx & (1u << 28),
+             f16c = ecx & (1u << 29);
+  if (!(fma && osxsave && avx && f16c)) return false;
+  unsigned xcr0_lo, xcr0_hi;
+  __asm__("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+  if ((xcr0_lo & 0x6) != 0x6) return false;  // XMM and YMM state enabled
+  if (!__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx)) return false;
+  return ebx & (1u << 5);
+}
+
 bool CpuHasAvx2Fma() {
-  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                          __builtin_cpu_supports("f16c");
+  static const bool has = DetectAvx2Fma();
   return has;
 }
 
