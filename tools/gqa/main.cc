@@ -7,8 +7,10 @@
 #include <iostream>
 
 #include "absl/strings/string_view.h"
+#include "tools/gqa/convert_command.h"
 #include "tools/gqa/generate_command.h"
 #include "tools/gqa/kv_size_command.h"
+#include "tools/gqa/perplexity_command.h"
 
 namespace {
 
@@ -25,6 +27,10 @@ constexpr Command kCommands[] = {
     {"generate", "generate a completion with a local model (streams to stdout)",
      gqa::RunGenerateCommand},
     {"chat", "a conversation with a local model through its chat template", gqa::RunChatCommand},
+    {"convert", "rewrite a GGUF model as f32/f16/bf16, optionally pooling KV heads (MQA/GQA)",
+     gqa::RunConvertCommand},
+    {"perplexity", "perplexity of a local model on a text file, in windows of --ctx tokens",
+     gqa::RunPerplexityCommand},
 };
 
 void PrintUsage(std::ostream& out) {

@@ -1,0 +1,258 @@
+#include "tools/gqa/perplexity_command.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "core/kv_options.h"
+#include "core/status.h"
+#include "nlohmann/json.hpp"
+#include "tools/gqa/command_line.h"
+#include "tools/gqa/local_engine.h"
+
+namespace gqa {
+namespace {
+
+constexpr int64_t kDefaultCtxTokens = 2048;
+constexpr int64_t kPrefillChunkTokens = 256;
+
+constexpr FlagSpec kPerplexityFlags[] = {
+    {"file"}, {"ctx"}, {"max-windows"}, {"kv-policy"}, {"json", false}};
+
+constexpr char kUsage[] = R"(usage: gqa perplexity --file F [flags]
+
+Perplexity of the model on the text in F, the standard chunked way: the whole
+text is tokenized (as plain text: no special tokens are parsed), cut into
+consecutive windows of --ctx tokens, and each window is scored from an empty KV
+cache. Every token of a window after its first is scored (llama.cpp scores only
+the second half of each window, so its figure is lower for the same --ctx).
+Only whole windows are evaluated, the rest of the text is dropped, except that
+a text shorter than one window gives one shorter window. For tokenizers that
+add a BOS, every window starts with it. Prints exp(mean NLL); per-window
+progress goes to stderr.
+  --file F          the text (UTF-8)
+  --ctx N           window length in tokens; default 2048 or the model's trained
+                    context if smaller; must not exceed it
+  --max-windows K   evaluate only the first K windows
+  --kv-policy P     full (default); the bounded policies (streaming, h2o,
+                    window) arrive with the KV policy work
+  --json            one JSON object: perplexity, nll, tokens (scored), windows,
+                    ctx, and segments (per window: tokens, scored, nll, perplexity)
+)";
+
+int Fail(const absl::Status& status, int code) {
+  std::cerr << "gqa perplexity: " << status.message() << "\n";
+  return code;
+}
+
+nlohmann::json ToJson(const PerplexityResult& result) {
+  nlohmann::json segments = nlohmann::json::array();
+  for (size_t i = 0; i < result.windows.size(); ++i) {
+    const PerplexityWindow& w = result.windows[i];
+    segments.push_back({{"index", i},
+                        {"first_token_idx", w.first_token_idx},
+                        {"tokens", w.num_tokens},
+                        {"scored", w.num_scored},
+                        {"nll", w.mean_nll()},
+                        {"perplexity", std::exp(w.mean_nll())},
+                        {"seconds", w.elapsed_ns * 1e-9}});
+  }
+  return {{"perplexity", result.perplexity()},
+          {"nll", result.mean_nll()},
+          {"tokens", result.num_scored},
+          {"text_tokens", result.num_text_tokens},
+          {"tokens_dropped", result.num_dropped},
+          {"windows", result.windows.size()},
+          {"segments", std::move(segments)}};
+}
+
+// The flags this command reads itself, validated before the model loads.
+struct Settings {
+  std::string file;
+  std::optional<int64_t> ctx_tokens;  // default: min(2048, trained context)
+  int64_t max_windows = 0;
+  KvPolicy kv_policy;
+  std::string kv_dtype = "f32";  // as LocalEngine reads --kv-dtype
+  bool json = false;
+};
+
+absl::StatusOr<Settings> ParseSettings(const CommandLine& flags) {
+  Settings s;
+  if (!flags.positional().empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("unexpected argument '", flags.positional()[0],
+                                                   "'; the text is given with --file"));
+  }
+  std::optional<std::string> file = flags.Value("file");
+  if (!file) return absl::InvalidArgumentError("--file is required (the text to evaluate)");
+  s.file = *file;
+  if (auto v = flags.Value("ctx")) {
+    ASSIGN_OR_RETURN(s.ctx_tokens, ParsePositiveInt("--ctx", *v));
+    if (*s.ctx_tokens < 2) return absl::InvalidArgumentError("--ctx must be at least 2");
+  }
+  if (auto v = flags.Value("max-windows")) {
+    ASSIGN_OR_RETURN(s.max_windows, ParsePositiveInt("--max-windows", *v));
+  }
+  if (auto v = flags.Value("kv-policy")) {
+    ASSIGN_OR_RETURN(s.kv_policy, ParseKvPolicy(*v));
+  }
+  if (auto v = flags.Value("kv-dtype")) s.kv_dtype = *v;
+  s.json = flags.Has("json");
+  return s;
+}
+
+// NOTE: only the `full` policy exists today; checked before the model loads.
+absl::Status CheckKvPolicySupported(const KvPolicy& policy) {
+  if (policy.kind == KvPolicy::Kind::kFull) return absl::OkStatus();
+  return absl::UnimplementedError(
+      absl::StrCat("--kv-policy ", FormatKvPolicy(policy),
+                   " arrives with the KV policy work; only full is supported today"));
+}
+
+// The window scorer of the KV policy: for `full`, each window runs from an
+// empty cache through OfflineGenerator::ScoreTokens. The bounded policies
+// will bring their own scorer (and --stream one long window).
+absl::StatusOr<WindowScorer> MakeScorer(const KvPolicy& policy, LocalEngine* engine) {
+  RETURN_IF_ERROR(CheckKvPolicySupported(policy));
+  return WindowScorer([engine](const std::vector<int32_t>& window) {
+    return engine->generator().ScoreTokens(window, kPrefillChunkTokens);
+  });
+}
+
+void PrintProgress(const PerplexityWindow& w, int64_t idx, int64_t count) {
+  const double seconds = w.elapsed_ns * 1e-9;
+  std::cerr << absl::StrFormat(
+      "window %d/%d: %d tokens from text token %d, ppl %.4f, %.1f s (%.0f tokens/s)\n",
+      idx + 1, count, w.num_tokens, w.first_token_idx, std::exp(w.mean_nll()), seconds,
+      w.num_tokens / std::max(seconds, 1e-9));
+}
+
+}  // namespace
+
+double PerplexityResult::perplexity() const { return std::exp(mean_nll()); }
+
+absl::StatusOr<PerplexityResult> EvaluatePerplexity(absl::Span<const int32_t> text_tokens,
+                                                    const PerplexityOptions& options,
+                                                    const WindowScorer& score,
+                                                    const WindowCallback& on_window, Env* env) {
+  if (options.ctx_tokens < 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a window of ", options.ctx_tokens, " tokens scores nothing; use at least 2"));
+  }
+  const int64_t n = static_cast<int64_t>(text_tokens.size());
+  const int64_t bos = options.bos_id >= 0 ? 1 : 0;
+  if (n + bos < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the text has ", n, n == 1 ? " token" : " tokens", "; perplexity needs at least ",
+        2 - bos));
+  }
+  PerplexityResult result;
+  result.num_text_tokens = n;
+  const int64_t per_window = options.ctx_tokens - bos;  // text tokens per window
+  int64_t count = std::max<int64_t>(1, n / per_window);
+  if (options.max_windows > 0) count = std::min(count, options.max_windows);
+  for (int64_t idx = 0; idx < count; ++idx) {
+    PerplexityWindow w;
+    w.first_token_idx = idx * per_window;
+    const int64_t take = std::min(per_window, n - w.first_token_idx);
+    std::vector<int32_t> window;
+    window.reserve(take + bos);
+    if (bos) window.push_back(options.bos_id);
+    window.insert(window.end(), text_tokens.begin() + w.first_token_idx,
+                  text_tokens.begin() + w.first_token_idx + take);
+    w.num_tokens = static_cast<int64_t>(window.size());
+    const int64_t start_ns = env->NowNanos();
+    ASSIGN_OR_RETURN(std::vector<double> logprobs, score(window));
+    w.elapsed_ns = env->NowNanos() - start_ns;
+    if (static_cast<int64_t>(logprobs.size()) != w.num_tokens - 1) {
+      return absl::InternalError(absl::StrCat("scorer returned ", logprobs.size(),
+                                              " log-probabilities for a window of ", w.num_tokens));
+    }
+    w.num_scored = w.num_tokens - 1;
+    for (double logprob : logprobs) w.nll_sum -= logprob;
+    result.num_scored += w.num_scored;
+    result.nll_sum += w.nll_sum;
+    result.windows.push_back(w);
+    if (on_window) on_window(w, idx, count);
+  }
+  const int64_t last = result.windows.back().first_token_idx + result.windows.back().num_tokens - bos;
+  result.num_dropped = n - last;
+  return result;
+}
+
+int RunPerplexityCommand(int argc, char** argv) {
+  std::vector<FlagSpec> specs(std::begin(kLocalEngineFlags), std::end(kLocalEngineFlags));
+  specs.insert(specs.end(), std::begin(kPerplexityFlags), std::end(kPerplexityFlags));
+  absl::StatusOr<CommandLine> flags =
+      CommandLine::Parse(absl::MakeConstSpan(argv + 1, argv + argc), specs);
+  if (!flags.ok()) return Fail(flags.status(), 2);
+  if (flags->Has("help")) {
+    std::cout << kUsage << kLocalEngineUsage;
+    return 0;
+  }
+  absl::StatusOr<Settings> settings = ParseSettings(*flags);
+  if (!settings.ok()) return Fail(settings.status(), 2);
+  absl::Status policy = CheckKvPolicySupported(settings->kv_policy);
+  if (!policy.ok()) return Fail(policy, 1);
+  Env* env = Env::Default();
+  absl::StatusOr<std::string> text = env->ReadFile(settings->file);
+  if (!text.ok()) return Fail(text.status(), 1);
+
+  auto engine = LocalEngine::Load(*flags);
+  if (!engine.ok()) {
+    // NOTE: LocalEngine's flag errors start with the flag ("--threads ..."),
+    // its model file errors with the path.
+    const bool bad_flag = engine.status().code() == absl::StatusCode::kInvalidArgument &&
+                          absl::StartsWith(engine.status().message(), "--");
+    return Fail(engine.status(), bad_flag ? 2 : 1);
+  }
+  const int64_t trained = (*engine)->model().config().context_tokens;
+  PerplexityOptions options;
+  options.ctx_tokens = settings->ctx_tokens.value_or(std::min(kDefaultCtxTokens, trained));
+  if (options.ctx_tokens > trained) {
+    return Fail(absl::InvalidArgumentError(
+                    absl::StrCat("--ctx ", options.ctx_tokens, " exceeds the model's trained ",
+                                 "context of ", trained, " tokens")),
+                2);
+  }
+  options.max_windows = settings->max_windows;
+  absl::StatusOr<WindowScorer> scorer = MakeScorer(settings->kv_policy, engine->get());
+  if (!scorer.ok()) return Fail(scorer.status(), 1);
+
+  const Tokenizer& tokenizer = (*engine)->tokenizer();
+  if (tokenizer.spec().add_bos) options.bos_id = tokenizer.bos_id();
+  const std::vector<int32_t> tokens =
+      tokenizer.Encode(*text, EncodeOptions{.add_special = false, .parse_special = false});
+  const int64_t start_ns = env->NowNanos();
+  absl::StatusOr<PerplexityResult> result =
+      EvaluatePerplexity(tokens, options, *scorer, PrintProgress, env);
+  if (!result.ok()) return Fail(Annotate(result.status(), settings->file), 1);
+  const double seconds = (env->NowNanos() - start_ns) * 1e-9;
+
+  if (settings->json) {
+    nlohmann::json j = ToJson(*result);
+    j["model"] = flags->Value("model").value_or(DefaultModelPath());
+    j["file"] = settings->file;
+    j["ctx"] = options.ctx_tokens;
+    j["bos"] = options.bos_id >= 0;
+    j["kv_policy"] = FormatKvPolicy(settings->kv_policy);
+    j["kv_dtype"] = settings->kv_dtype;
+    j["threads"] = (*engine)->num_threads();
+    j["seconds"] = seconds;
+    j["scoring"] = "every token after the first of each window";
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << absl::StrFormat(
+        "perplexity %.4f (mean NLL %.4f nats) over %d tokens: %d windows of %d tokens, %d "
+        "tokens dropped; %.1f s\n",
+        result->perplexity(), result->mean_nll(), result->num_scored, result->windows.size(),
+        options.ctx_tokens, result->num_dropped, seconds);
+  }
+  return 0;
+}
+
+}  // namespace gqa
