@@ -39,12 +39,14 @@ int64_t CacheIndex(const PagedKvView& cache, int64_t slot, int64_t kv_head) {
   return ((block * cache.num_kv_heads + kv_head) * cache.block_size + offset) * cache.head_dim;
 }
 
-// Converts `count` cache elements starting at element `begin` to floats.
-void LoadTile(const void* base, int64_t begin, int64_t count, DType dtype, float* out) {
+// `count` cache elements starting at element `begin`, as floats: read in
+// place for f32, converted into `scratch` otherwise.
+const float* LoadTile(const void* base, int64_t begin, int64_t count, DType dtype,
+                      float* scratch) {
+  float* out = scratch;
   switch (dtype) {
     case DType::kF32:
-      std::memcpy(out, static_cast<const float*>(base) + begin, count * sizeof(float));
-      break;
+      return static_cast<const float*>(base) + begin;
     case DType::kF16:
       DecodeF16({static_cast<const uint16_t*>(base) + begin, static_cast<size_t>(count)},
                 {out, static_cast<size_t>(count)});
@@ -56,6 +58,7 @@ void LoadTile(const void* base, int64_t begin, int64_t count, DType dtype, float
     default:
       break;
   }
+  return out;
 }
 
 // dot(a, b) over n floats with eight interleaved partial sums, added in a
@@ -87,16 +90,16 @@ void AttendGroup(const AttentionParams& p, int64_t token, int64_t kv_head,
   float* scores = acc + group * dim;                 // [group, block_size]
   float* running_max = scores + group * block_size;  // [group]
   float* running_sum = running_max + group;          // [group]
-  float* k_tile = running_sum + group;               // [block_size, dim]
-  float* v_tile = k_tile + block_size * dim;         // [block_size, dim]
+  float* k_scratch = running_sum + group;            // [block_size, dim]
+  float* v_scratch = k_scratch + block_size * dim;   // [block_size, dim]
   std::fill(running_max, running_max + group, -std::numeric_limits<float>::infinity());
 
   for (int64_t start = 0; start < context; start += block_size) {
     const int64_t n = std::min(block_size, context - start);
     const int64_t base = CacheIndex(cache, table[start / block_size] * block_size, kv_head);
     // The block's keys and values are read once for the whole group.
-    LoadTile(cache.k, base, n * dim, cache.dtype, k_tile);
-    LoadTile(cache.v, base, n * dim, cache.dtype, v_tile);
+    const float* k_tile = LoadTile(cache.k, base, n * dim, cache.dtype, k_scratch);
+    const float* v_tile = LoadTile(cache.v, base, n * dim, cache.dtype, v_scratch);
     for (int64_t h = 0; h < group; ++h) {
       float* head_scores = scores + h * block_size;
       float block_max = running_max[h];

@@ -39,7 +39,7 @@ int64_t GemmRowGrain(int64_t rows, int num_threads) {
 class CpuBackend : public Backend {
  public:
   explicit CpuBackend(const CpuBackendOptions& options)
-      : pool_(std::max(1, options.num_threads)) {}
+      : pool_(std::max(1, options.num_threads), options.poll_us * 1000) {}
 
   absl::string_view name() const override { return "cpu"; }
 

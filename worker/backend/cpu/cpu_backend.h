@@ -14,6 +14,10 @@ namespace gqa {
 struct CpuBackendOptions {
   // Threads for parallel loops, counting the calling thread. Default 1.
   int num_threads = 1;
+  // After each parallel loop, threads poll for the next one for at most this
+  // long before sleeping (see ThreadPool). 0: sleep at once, for hosts where
+  // every core is oversubscribed. Default 50 us.
+  int64_t poll_us = 50;
 };
 
 std::unique_ptr<Backend> MakeCpuBackend(const CpuBackendOptions& options);

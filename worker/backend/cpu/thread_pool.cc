@@ -1,12 +1,33 @@
 #include "worker/backend/cpu/thread_pool.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
+#include <chrono>
 
 #include "core/log.h"
 
 namespace gqa {
 
-ThreadPool::ThreadPool(int num_threads) {
+namespace {
+
+// Polls `done` for at most `poll_ns`; true when it became true.
+template <typename Predicate>
+bool PollFor(int64_t poll_ns, Predicate done) {
+  if (poll_ns <= 0) return done();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::nanoseconds(poll_ns);
+  do {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      _mm_pause();
+    }
+  } while (std::chrono::steady_clock::now() < deadline);
+  return done();
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int num_threads, int64_t poll_ns) : poll_ns_(poll_ns) {
   CHECK_GE(num_threads, 1);
   for (int i = 1; i < num_threads; ++i) workers_.emplace_back([this] { WorkerLoop(); });
 }
@@ -37,9 +58,14 @@ void ThreadPool::ParallelFor(int64_t count, int64_t grain,
     next_chunk_ = 0;
     num_chunks_ = num_chunks;
     chunks_done_ = 0;
+    published_chunks_done_.store(0, std::memory_order_relaxed);
     ++generation_;
+    published_generation_.store(generation_, std::memory_order_release);
   }
   RunChunks();
+  PollFor(poll_ns_, [&] {
+    return published_chunks_done_.load(std::memory_order_acquire) == num_chunks;
+  });
   absl::MutexLock lock(&mu_);
   mu_.Await(absl::Condition(
       +[](ThreadPool* pool) ABSL_NO_THREAD_SAFETY_ANALYSIS {
@@ -64,12 +90,16 @@ void ThreadPool::RunChunks() {
     (*job)(begin, end);
     absl::MutexLock lock(&mu_);
     ++chunks_done_;
+    published_chunks_done_.store(chunks_done_, std::memory_order_release);
   }
 }
 
 void ThreadPool::WorkerLoop() {
   uint64_t seen_generation = 0;
   while (true) {
+    PollFor(poll_ns_, [&] {
+      return published_generation_.load(std::memory_order_acquire) != seen_generation;
+    });
     {
       absl::MutexLock lock(&mu_);
       auto has_work = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
