@@ -6,28 +6,11 @@
 #include "core/gguf/gguf_model_config.h"
 #include "core/hash.h"
 #include "core/status.h"
+#include "worker/backend/ggml_weight_format.h"
 
 namespace gqa {
 namespace {
 
-std::optional<WeightFormat> ToWeightFormat(GgmlType type) {
-  switch (type) {
-    case GgmlType::kF32:
-      return WeightFormat::kF32;
-    case GgmlType::kF16:
-      return WeightFormat::kF16;
-    case GgmlType::kBF16:
-      return WeightFormat::kBF16;
-    case GgmlType::kQ8_0:
-      return WeightFormat::kQ8_0;
-    case GgmlType::kQ4_0:
-      return WeightFormat::kQ4_0;
-    case GgmlType::kQ4_1:
-      return WeightFormat::kQ4_1;
-    default:
-      return std::nullopt;
-  }
-}
 
 class GgufTensorSource : public TensorSource {
  public:
@@ -43,7 +26,7 @@ class GgufTensorSource : public TensorSource {
 
   absl::StatusOr<RawTensor> Find(absl::string_view name) const override {
     ASSIGN_OR_RETURN(const GgufTensorInfo* info, file_->GetTensor(name));
-    const std::optional<WeightFormat> format = ToWeightFormat(info->type);
+    const std::optional<WeightFormat> format = WeightFormatFromGgml(info->type);
     if (!format) {
       return absl::UnimplementedError(absl::StrCat(
           file_->display_name(), ": tensor '", name, "' has type ", GgmlTypeName(info->type),

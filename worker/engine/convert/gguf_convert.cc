@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "core/status.h"
 #include "worker/backend/cpu/dot_kernels.h"
+#include "worker/backend/ggml_weight_format.h"
 #include "worker/backend/weight_format.h"
 #include "worker/engine/convert/kv_head_pooling.h"
 
@@ -26,24 +27,6 @@ struct Pooling {
   int64_t new_heads = 0;
 };
 
-std::optional<WeightFormat> StoredFormat(GgmlType type) {
-  switch (type) {
-    case GgmlType::kF32:
-      return WeightFormat::kF32;
-    case GgmlType::kF16:
-      return WeightFormat::kF16;
-    case GgmlType::kBF16:
-      return WeightFormat::kBF16;
-    case GgmlType::kQ8_0:
-      return WeightFormat::kQ8_0;
-    case GgmlType::kQ4_0:
-      return WeightFormat::kQ4_0;
-    case GgmlType::kQ4_1:
-      return WeightFormat::kQ4_1;
-    default:
-      return std::nullopt;
-  }
-}
 
 // blk.N.attn_k.weight, blk.N.attn_v.weight and their biases.
 bool IsKvProjection(absl::string_view name) {
@@ -57,7 +40,7 @@ bool IsKvProjection(absl::string_view name) {
 
 // Every element of `t` as f32, row by row (a row is ne0 elements).
 absl::StatusOr<std::vector<float>> Dequantize(const GgufFile& file, const GgufTensorInfo& t) {
-  const std::optional<WeightFormat> format = StoredFormat(t.type);
+  const std::optional<WeightFormat> format = WeightFormatFromGgml(t.type);
   if (!format) {
     return absl::UnimplementedError(absl::StrCat(
         file.display_name(), ": tensor '", t.name, "' has type ", GgmlTypeName(t.type),
