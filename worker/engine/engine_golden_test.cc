@@ -119,7 +119,8 @@ TEST_F(EngineGoldenTest, LogprobsAlongReferenceContinuationAgree) {
     const size_t first = g.prompt_ids.size() - 1;  // scores[i] predicts tokens[i + 1]
     for (size_t step = 0; step < g.ids.size(); ++step) {
       const auto& ours = (*scores)[first + step].top_logprobs;
-      for (const auto& [id, ref_logprob] : g.top[step]) {
+      for (const auto& [ref_id, ref_logprob] : g.top[step]) {
+        const int32_t id = ref_id;  // clang-14 cannot capture a structured binding
         auto it = std::find_if(ours.begin(), ours.end(), [&](const auto& e) { return e.first == id; });
         ASSERT_NE(it, ours.end()) << "reference top-5 token " << id << " is not in our top 64 at step "
                                   << step << " of '" << g.prompt << "'";
