@@ -35,7 +35,7 @@ function(gqa_fuzz)
     set(work ${CMAKE_CURRENT_BINARY_DIR}/${F_NAME}_corpus)
     add_test(NAME ${F_NAME}_explore
              COMMAND ${CMAKE_COMMAND} -E env ASAN_OPTIONS=detect_leaks=1
-                     ${F_NAME} -max_total_time=${GQA_FUZZ_SECONDS} -rss_limit_mb=2048
+                     $<TARGET_FILE:${F_NAME}> -max_total_time=${GQA_FUZZ_SECONDS} -rss_limit_mb=2048
                      -max_len=65536 ${work} ${F_CORPUS})
     set_tests_properties(${F_NAME}_explore PROPERTIES LABELS fuzz)
     file(MAKE_DIRECTORY ${work})
