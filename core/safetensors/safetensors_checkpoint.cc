@@ -5,7 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "core/safetensors/strict_json.h"
+#include "core/json/strict_json.h"
 #include "core/status.h"
 
 namespace gqa {

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "core/safetensors/strict_json.h"
+#include "core/json/strict_json.h"
 #include "core/status.h"
 
 namespace gqa {

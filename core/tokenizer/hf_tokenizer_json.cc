@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "core/json/strict_json.h"
 #include "core/status.h"
 #include "nlohmann/json.hpp"
 
@@ -27,32 +28,9 @@ constexpr absl::string_view kLlama3Regex =
 constexpr absl::string_view kQwen2Regex =
     R"((?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
-// Rejects nesting deeper than kMaxDepth without parsing (brackets inside
-// strings do not count), so deep inputs cannot exhaust the stack.
-bool NestingWithinLimit(absl::string_view text) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxDepth) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
 
 absl::StatusOr<Json> ParseJson(absl::string_view text, absl::string_view name) {
-  if (!NestingWithinLimit(text)) {
+  if (!JsonNestingWithinLimit(text, kMaxDepth)) {
     return absl::InvalidArgumentError(
         absl::StrCat(name, ": JSON nested deeper than ", kMaxDepth, " levels"));
   }

@@ -1,4 +1,4 @@
-#include "core/safetensors/strict_json.h"
+#include "core/json/strict_json.h"
 
 #include <string>
 #include <vector>
@@ -10,30 +10,6 @@ namespace gqa {
 namespace {
 
 using Json = nlohmann::json;
-
-// True when no container in `text` is nested deeper than `max_depth`
-// (brackets inside strings do not count), so parsing cannot exhaust the stack.
-bool NestingWithinLimit(absl::string_view text, int max_depth) {
-  int depth = 0;
-  bool in_string = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (in_string) {
-      if (c == '\\') {
-        ++i;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) return false;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  return true;
-}
 
 // Watches the parser's events and remembers the first key that repeats
 // within one object.
@@ -78,8 +54,30 @@ class DuplicateKeyDetector {
 
 }  // namespace
 
+bool JsonNestingWithinLimit(absl::string_view text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') {
+        ++i;
+      } else if (c == '"') {
+        in_string = false;
+      }
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > max_depth) return false;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return true;
+}
+
 absl::StatusOr<Json> ParseStrictJson(absl::string_view text, absl::string_view display) {
-  if (!NestingWithinLimit(text, kStrictJsonMaxDepth)) {
+  if (!JsonNestingWithinLimit(text, kStrictJsonMaxDepth)) {
     return absl::InvalidArgumentError(
         absl::StrCat(display, ": JSON nested deeper than ", kStrictJsonMaxDepth, " levels"));
   }
