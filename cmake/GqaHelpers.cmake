@@ -12,7 +12,8 @@ function(gqa_test)
       list(APPEND props RUN_SERIAL TRUE)
     endif()
   endif()
-  gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 60 ${props})
+  # NO_PRETTY_VALUES: parameter values print as raw bytes (with addresses) otherwise.
+  gtest_discover_tests(${T_NAME} DISCOVERY_TIMEOUT 60 NO_PRETTY_VALUES ${props})
 endfunction()
 
 # gqa_fuzz(): a libFuzzer target plus a ctest that replays its corpus (and, with

@@ -56,7 +56,7 @@ absl::StatusOr<std::vector<float>> EngineLogits(std::unique_ptr<TensorSource> so
                                                 const std::vector<int32_t>& tokens) {
   auto backend = MakeCpuBackend({.num_threads = 2});
   const ModelConfig config = source->config();
-  ASSIGN_OR_RETURN(const ShardPlan plan, ShardPlan::Make(config, 1, 0, /*quant_block_elems=*/1));
+  ASSIGN_OR_RETURN(const ShardPlan plan, ShardPlan::Make(config, 1, 0));
   ASSIGN_OR_RETURN(std::unique_ptr<Model> model,
                    Model::Create(std::move(source), plan, backend.get()));
   constexpr int64_t kBlock = 4;

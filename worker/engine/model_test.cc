@@ -218,7 +218,7 @@ TEST(ModelTest, TinyKvBudgetIsResourceExhaustedNotACrash) {
   auto plan = ShardPlan::Make(config, 1, 0);
   auto model = Model::Create(std::move(source), *plan, backend.get());
   ASSERT_TRUE(model.ok());
-  const int64_t block_bytes = KvCacheStorage::BytesPerBlock(config, *plan, DType::kF32, 4);
+  const int64_t block_bytes = *KvCacheStorage::BytesPerBlock(config, *plan, DType::kF32, 4);
   // layers x kv_heads x 2 x block x head_dim x 4 bytes: 2 x 2 x 2 x 4 x 16 x 4.
   EXPECT_EQ(block_bytes, 2 * 2 * 2 * 4 * 16 * 4);
   auto storage = KvCacheStorage::Create(backend.get(), config, *plan, {DType::kF32, 4, 2 * block_bytes});

@@ -22,19 +22,6 @@ class BlockReleaser {
   std::vector<int32_t>& blocks_;
 };
 
-// The `k` largest logits, largest first, ties to the lower id.
-std::vector<std::pair<int32_t, float>> TopLogits(absl::Span<const float> row, int k) {
-  std::vector<int32_t> order(row.size());
-  for (size_t i = 0; i < row.size(); ++i) order[i] = static_cast<int32_t>(i);
-  const size_t n = std::min<size_t>(k, order.size());
-  std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](int32_t a, int32_t b) {
-    return row[a] > row[b] || (row[a] == row[b] && a < b);
-  });
-  std::vector<std::pair<int32_t, float>> top;
-  for (size_t i = 0; i < n; ++i) top.emplace_back(order[i], row[order[i]]);
-  return top;
-}
-
 }  // namespace
 
 absl::Status OfflineGenerator::ValidatePrompt(const std::vector<int32_t>& ids) const {
@@ -162,16 +149,11 @@ absl::StatusOr<std::vector<OfflineGenerator::TokenScore>> OfflineGenerator::Scor
     RETURN_IF_ERROR(Step(tokens, begin, end, wanted, blocks, logits));
     for (int64_t i = 0; i < end - begin; ++i) {
       const absl::Span<const float> row = absl::MakeConstSpan(logits).subspan(i * vocab, vocab);
-      const float max_logit = *std::max_element(row.begin(), row.end());
-      double total = 0;
-      for (float logit : row) total += std::exp(static_cast<double>(logit) - max_logit);
-      const double log_total = max_logit + std::log(total);
+      const double log_total = LogSumExp(row);
       TokenScore score;
       score.logprob = row[tokens[begin + i + 1]] - log_total;
-      if (num_top > 0) {
-        for (const auto& [id, unused] : TopLogits(row, num_top)) {
-          score.top_logprobs.emplace_back(id, static_cast<float>(row[id] - log_total));
-        }
+      for (const auto& [id, logit] : TopLogits(row, num_top)) {
+        score.top_logprobs.emplace_back(id, static_cast<float>(logit - log_total));
       }
       scores.push_back(std::move(score));
     }

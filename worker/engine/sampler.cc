@@ -47,16 +47,6 @@ void ApplyPenalties(std::vector<float>& logits, const SamplingParams& p,
   }
 }
 
-std::vector<double> LogSoftmax(absl::Span<const float> logits) {
-  const float max_logit = *std::max_element(logits.begin(), logits.end());
-  double total = 0;
-  for (float logit : logits) total += std::exp(static_cast<double>(logit) - max_logit);
-  const double log_total = std::log(total) + max_logit;
-  std::vector<double> out(logits.size());
-  for (size_t i = 0; i < logits.size(); ++i) out[i] = logits[i] - log_total;
-  return out;
-}
-
 int32_t Argmax(const std::vector<float>& logits) {
   return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
 }
@@ -98,6 +88,26 @@ int32_t Draw(const std::vector<float>& logits, const SamplingParams& p, double u
 
 }  // namespace
 
+double LogSumExp(absl::Span<const float> logits) {
+  const float max_logit = *std::max_element(logits.begin(), logits.end());
+  double total = 0;
+  for (float logit : logits) total += std::exp(static_cast<double>(logit) - max_logit);
+  return std::log(total) + max_logit;
+}
+
+std::vector<std::pair<int32_t, float>> TopLogits(absl::Span<const float> logits, int k) {
+  std::vector<int32_t> order(logits.size());
+  std::iota(order.begin(), order.end(), 0);
+  const size_t n = std::min<size_t>(std::max(k, 0), order.size());
+  std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](int32_t a, int32_t b) {
+    return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+  });
+  std::vector<std::pair<int32_t, float>> top;
+  top.reserve(n);
+  for (size_t i = 0; i < n; ++i) top.emplace_back(order[i], logits[order[i]]);
+  return top;
+}
+
 absl::Status ValidateSamplingParams(const SamplingParams& p) {
   if (!(p.temperature >= 0 && p.temperature <= 100)) return OutOfRange("temperature", p.temperature, "[0, 100]");
   if (p.top_k < 0) return OutOfRange("top_k", p.top_k, "[0, vocab] (0 disables)");
@@ -126,18 +136,10 @@ SampledToken SampleToken(absl::Span<const float> raw_logits, const SamplingParam
   sampled.token_id = params.temperature == 0.0f
                          ? Argmax(logits)
                          : Draw(logits, params, SamplerUniform(params.seed, output_idx));
-  const std::vector<double> logprobs = LogSoftmax(raw_logits);
-  sampled.logprob = static_cast<float>(logprobs[sampled.token_id]);
-  if (num_top_logprobs > 0) {
-    std::vector<int32_t> order(logprobs.size());
-    std::iota(order.begin(), order.end(), 0);
-    const size_t n = std::min<size_t>(num_top_logprobs, order.size());
-    std::partial_sort(order.begin(), order.begin() + n, order.end(), [&](int32_t a, int32_t b) {
-      return logprobs[a] > logprobs[b] || (logprobs[a] == logprobs[b] && a < b);
-    });
-    for (size_t i = 0; i < n; ++i) {
-      sampled.top_logprobs.emplace_back(order[i], static_cast<float>(logprobs[order[i]]));
-    }
+  const double log_total = LogSumExp(raw_logits);
+  sampled.logprob = static_cast<float>(raw_logits[sampled.token_id] - log_total);
+  for (const auto& [id, logit] : TopLogits(raw_logits, num_top_logprobs)) {
+    sampled.top_logprobs.emplace_back(id, static_cast<float>(logit - log_total));
   }
   return sampled;
 }

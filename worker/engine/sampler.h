@@ -43,6 +43,12 @@ SampledToken SampleToken(absl::Span<const float> logits, const SamplingParams& p
                          absl::Span<const int32_t> output_ids, int64_t output_idx,
                          int num_top_logprobs);
 
+// log(sum(exp(logits))), computed stably in double. REQUIRES: non-empty.
+double LogSumExp(absl::Span<const float> logits);
+
+// The `k` largest logits with their ids, largest first, ties to the lower id.
+std::vector<std::pair<int32_t, float>> TopLogits(absl::Span<const float> logits, int k);
+
 // The uniform draw in [0, 1) used for (seed, output_idx).
 double SamplerUniform(uint64_t seed, int64_t output_idx);
 

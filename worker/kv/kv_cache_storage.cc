@@ -1,16 +1,19 @@
 #include "worker/kv/kv_cache_storage.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/kv_size.h"
 #include "core/status.h"
 
 namespace gqa {
 
-int64_t KvCacheStorage::BytesPerBlock(const ModelConfig& config, const ShardPlan& plan,
-                                      DType dtype, int64_t block_size) {
-  const int64_t per_layer_tokens = plan.num_kv_heads * 2 * block_size;
-  int64_t bytes = config.num_layers * per_layer_tokens * config.head_dim * DTypeSize(dtype);
-  if (IsFp8(dtype)) bytes += config.num_layers * per_layer_tokens * 4;  // f32 scales
-  return bytes;
+absl::StatusOr<int64_t> KvCacheStorage::BytesPerBlock(const ModelConfig& config,
+                                                      const ShardPlan& plan, DType dtype,
+                                                      int64_t block_size) {
+  ASSIGN_OR_RETURN(int64_t values, KvFormulaBytes(config.num_layers, plan.num_kv_heads, block_size,
+                                                  config.head_dim, DTypeSize(dtype)));
+  ASSIGN_OR_RETURN(int64_t scales, KvScaleBytes(config.num_layers, plan.num_kv_heads, block_size,
+                                                dtype));
+  return values + scales;
 }
 
 absl::StatusOr<std::unique_ptr<KvCacheStorage>> KvCacheStorage::Create(
@@ -22,7 +25,8 @@ absl::StatusOr<std::unique_ptr<KvCacheStorage>> KvCacheStorage::Create(
   }
   auto storage = std::unique_ptr<KvCacheStorage>(new KvCacheStorage());
   storage->options_ = options;
-  storage->bytes_per_block_ = BytesPerBlock(config, plan, options.dtype, options.block_size);
+  ASSIGN_OR_RETURN(storage->bytes_per_block_,
+                   BytesPerBlock(config, plan, options.dtype, options.block_size));
   storage->num_blocks_ = options.budget_bytes / storage->bytes_per_block_;
   if (storage->num_blocks_ < 1) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -46,7 +50,7 @@ absl::StatusOr<std::unique_ptr<KvCacheStorage>> KvCacheStorage::Create(
     }
     if (IsFp8(options.dtype)) {
       for (float** target : {&view.k_scale, &view.v_scale}) {
-        ASSIGN_OR_RETURN(auto buffer, backend->Allocate(scales * 4));
+        ASSIGN_OR_RETURN(auto buffer, backend->Allocate(scales * kFp8ScaleBytes));
         *target = static_cast<float*>(buffer->data());
         storage->buffers_.push_back(std::move(buffer));
       }

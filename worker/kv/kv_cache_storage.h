@@ -40,8 +40,10 @@ class KvCacheStorage {
   DType dtype() const { return options_.dtype; }
   const std::vector<PagedKvView>& layer_views() const { return views_; }
 
-  // Bytes per block for a shape (the DESIGN.md formula plus FP8 scales).
-  static int64_t BytesPerBlock(const ModelConfig& config, const ShardPlan& plan, DType dtype,
+  // Bytes per block for a shape: KvFormulaBytes plus KvScaleBytes
+  // (core/kv_size.h) for this rank's KV heads and block_size tokens.
+  // INVALID_ARGUMENT on overflow.
+  static absl::StatusOr<int64_t> BytesPerBlock(const ModelConfig& config, const ShardPlan& plan, DType dtype,
                                int64_t block_size);
 
  private:

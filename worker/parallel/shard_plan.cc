@@ -1,34 +1,17 @@
 #include "worker/parallel/shard_plan.h"
 
 #include "absl/strings/str_cat.h"
+#include "core/kv_size.h"
+#include "core/status.h"
 
 namespace gqa {
 
-absl::StatusOr<ShardPlan> ShardPlan::Make(const ModelConfig& config, int tp, int rank,
-                                          int64_t quant_block_elems, bool vocab_parallel) {
-  if (tp < 1) return absl::InvalidArgumentError(absl::StrCat("--tp ", tp, " must be >= 1"));
+absl::StatusOr<ShardPlan> ShardPlan::Make(const ModelConfig& config, int tp, int rank) {
+  RETURN_IF_ERROR(ValidateTensorParallel(config, tp));
   if (rank < 0 || rank >= tp) {
     return absl::InvalidArgumentError(absl::StrCat("rank ", rank, " outside [0, ", tp, ")"));
   }
   const int64_t q = config.num_query_heads, kv = config.num_kv_heads;
-  if (q % tp != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--tp ", tp, " must divide the ", q, " query heads (each rank owns whole query heads)"));
-  }
-  if (kv % tp != 0 && tp % kv != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--tp ", tp, " and the ", kv,
-                                                   " KV heads: one must divide the other"));
-  }
-  const int64_t block = std::max<int64_t>(quant_block_elems, 1);
-  if (config.intermediate_size % (tp * block) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--tp ", tp, " must divide the MLP intermediate size ", config.intermediate_size,
-        " into whole ", block, "-element quantization blocks"));
-  }
-  if (vocab_parallel && config.vocab_size % tp != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("--tp ", tp, " must divide the vocabulary of ",
-                                                   config.vocab_size, " tokens"));
-  }
   ShardPlan plan;
   plan.rank = rank;
   plan.tp = tp;

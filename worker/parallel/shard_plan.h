@@ -25,13 +25,10 @@ struct ShardPlan {
   int64_t ffn_size = 0;        // MLP intermediate features owned
   int64_t kv_replication = 1;  // ranks holding each owned KV head
 
-  // INVALID_ARGUMENT naming the rule when tp does not divide the query heads,
-  // the MLP intermediate size in whole blocks of `quant_block_elems`, or the
-  // vocabulary (vocab_parallel), or when neither tp nor kv_heads divides the
-  // other; and for rank outside [0, tp).
-  static absl::StatusOr<ShardPlan> Make(const ModelConfig& config, int tp, int rank,
-                                        int64_t quant_block_elems = 32,
-                                        bool vocab_parallel = false);
+  // INVALID_ARGUMENT naming the rule when the tensor-parallel rules of
+  // ValidateTensorParallel (core/kv_size.h, the same rules the planner
+  // applies) refuse tp, and for rank outside [0, tp).
+  static absl::StatusOr<ShardPlan> Make(const ModelConfig& config, int tp, int rank);
 };
 
 }  // namespace gqa

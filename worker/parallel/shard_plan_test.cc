@@ -35,7 +35,7 @@ TEST(ShardPlanTest, SmolLm2AcceptsOnlyTp1And3) {
     EXPECT_EQ(plan->ffn_size, 512);
   }
   EXPECT_THAT(ShardPlan::Make(SmolLm2(), 6, 0).status().message(), HasSubstr("query heads"));
-  EXPECT_THAT(ShardPlan::Make(SmolLm2(), 9, 0, 32, true).status().message(), HasSubstr("MLP"));
+  EXPECT_THAT(ShardPlan::Make(SmolLm2(), 9, 0).status().message(), HasSubstr("MLP"));
   EXPECT_EQ(ShardPlan::Make(SmolLm2(), 2, 0).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
@@ -60,7 +60,7 @@ TEST(ShardPlanTest, RejectsBadRankAndVocab) {
   EXPECT_EQ(ShardPlan::Make(SmolLm2(), 0, 0).status().code(), absl::StatusCode::kInvalidArgument);
   ModelConfig c = SmolLm2();
   c.vocab_size = 49153;
-  EXPECT_THAT(ShardPlan::Make(c, 3, 0, 32, true).status().message(), HasSubstr("vocabulary"));
+  EXPECT_THAT(ShardPlan::Make(c, 3, 0).status().message(), HasSubstr("vocabulary"));
 }
 
 }  // namespace
