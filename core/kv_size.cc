@@ -116,6 +116,14 @@ absl::Status ValidateTensorParallel(const ModelConfig& model, int64_t tp) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> SlotsPerSequence(const KvPolicy& policy, int64_t context_tokens,
+                                         int64_t block_size) {
+  const std::optional<int64_t> bound = policy.TokenBound();
+  if (!bound.has_value() || context_tokens <= *bound) return PaddedTokens(context_tokens, block_size);
+  ASSIGN_OR_RETURN(int64_t with_chunk, CheckedSum("KV slots", *bound, block_size - 1));
+  return PaddedTokens(with_chunk, block_size);
+}
+
 absl::StatusOr<KvPlan> PlanKv(const ModelConfig& model, const KvPlanOptions& options) {
   RETURN_IF_ERROR(ValidateKvShape(model));
   if (options.context_tokens <= 0) {
@@ -136,7 +144,8 @@ absl::StatusOr<KvPlan> PlanKv(const ModelConfig& model, const KvPlanOptions& opt
   plan.context_tokens = options.context_tokens;
   plan.tokens_held = options.policy.TokensHeld(options.context_tokens);
   plan.block_size = options.block_size;
-  ASSIGN_OR_RETURN(plan.slots_per_sequence, PaddedTokens(plan.tokens_held, plan.block_size));
+  ASSIGN_OR_RETURN(plan.slots_per_sequence,
+                   SlotsPerSequence(options.policy, options.context_tokens, plan.block_size));
   plan.blocks_per_sequence = plan.slots_per_sequence / plan.block_size;
   plan.tp = options.tp;
   plan.num_kv_shards = NumKvShards(model.num_kv_heads, options.tp);

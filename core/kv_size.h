@@ -41,6 +41,15 @@ absl::StatusOr<int64_t> KvScaleBytes(int64_t num_layers, int64_t num_kv_heads, i
 // INVALID_ARGUMENT when tokens < 0, block_size <= 0 or on overflow.
 absl::StatusOr<int64_t> PaddedTokens(int64_t tokens, int64_t block_size);
 
+// Token slots one sequence of `context_tokens` occupies at most under
+// `policy`: PaddedTokens(context_tokens) when it never evicts (full, or a
+// context within the bound); otherwise the bound plus the one step of at most
+// block_size new tokens written before the step's eviction, padded:
+// PaddedTokens(bound + block_size - 1) (streaming:4+252 -> 272 slots at 16).
+// INVALID_ARGUMENT as PaddedTokens.
+absl::StatusOr<int64_t> SlotsPerSequence(const KvPolicy& policy, int64_t context_tokens,
+                                         int64_t block_size);
+
 // Ranks among which the KV heads are split: min(tp, num_kv_heads). KV memory
 // per rank is the total divided by this. REQUIRES: both positive.
 int64_t NumKvShards(int64_t num_kv_heads, int64_t tp);

@@ -55,6 +55,40 @@ TEST(BlockPoolTest, RandomizedOwnershipNeverLeaks) {
   EXPECT_EQ(pool.num_free_blocks(), 64);
 }
 
+BlockId IdOf(int n) { return ChildBlockId(RootBlockId("m", "t"), std::vector<int32_t>{n}); }
+
+TEST(BlockPoolTest, PublishedBlocksStayFindableUntilReused) {
+  BlockPool pool(2);
+  auto a = *pool.TryAllocate(1);
+  pool.Publish(a[0], IdOf(1));
+  EXPECT_EQ(pool.Find(IdOf(1)), a[0]);
+  EXPECT_FALSE(pool.Find(IdOf(2)).has_value());
+  pool.Free(a);
+  EXPECT_EQ(pool.num_free_blocks(), 2);
+  ASSERT_EQ(pool.Find(IdOf(1)), a[0]);  // free, but its contents are still there
+  pool.Share(a[0]);                     // revived by a later request
+  EXPECT_EQ(pool.ref_count(a[0]), 1);
+  EXPECT_EQ(pool.num_free_blocks(), 1);
+  pool.Free(a);
+  // Allocation takes the least recently freed block first: the other one.
+  auto b = *pool.TryAllocate(1);
+  EXPECT_NE(b[0], a[0]);
+  EXPECT_TRUE(pool.Find(IdOf(1)).has_value());
+  auto c = *pool.TryAllocate(1);  // now the cached block is overwritten
+  EXPECT_EQ(c[0], a[0]);
+  EXPECT_FALSE(pool.Find(IdOf(1)).has_value());
+  EXPECT_EQ(pool.num_published_blocks(), 0);
+}
+
+TEST(BlockPoolTest, AnIdIsPublishedOnce) {
+  BlockPool pool(2);
+  auto a = *pool.TryAllocate(2);
+  pool.Publish(a[0], IdOf(1));
+  pool.Publish(a[1], IdOf(1));  // same contents computed twice: the first stays
+  EXPECT_EQ(pool.Find(IdOf(1)), a[0]);
+  EXPECT_EQ(pool.PublishedIds().size(), 1u);
+}
+
 TEST(BlockPoolDeathTest, DoubleFreeIsABug) {
   BlockPool pool(2);
   auto a = *pool.TryAllocate(1);
