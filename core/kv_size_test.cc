@@ -121,17 +121,18 @@ TEST(KvSizeTest, BoundedPoliciesCapTheTokensHeld) {
   const int64_t per_token = 80 * 8 * 2 * 128 * 2;
   KvPlan plan = Plan(model, {.context_tokens = 100000, .policy = KvPolicy::Streaming(4, 252)});
   EXPECT_EQ(plan.tokens_held, 256);
-  EXPECT_EQ(plan.slots_per_sequence, 256);
-  EXPECT_EQ(plan.kv_bytes_per_sequence, 256 * per_token);
+  // The bound plus one step of up to a block of new tokens before eviction.
+  EXPECT_EQ(plan.slots_per_sequence, 272);
+  EXPECT_EQ(plan.kv_bytes_per_sequence, 272 * per_token);
 
   plan = Plan(model, {.context_tokens = 100000, .policy = KvPolicy::H2o(100, 30)});
   EXPECT_EQ(plan.tokens_held, 130);
-  EXPECT_EQ(plan.slots_per_sequence, 144);  // less than one block of padding
+  EXPECT_EQ(plan.slots_per_sequence, 160);  // PaddedTokens(130 + 15)
   EXPECT_EQ(plan.kv_bytes_per_sequence_formula, 130 * per_token);
 
   plan = Plan(model, {.context_tokens = 100000, .policy = KvPolicy::Window(1000)});
   EXPECT_EQ(plan.tokens_held, 1000);
-  EXPECT_EQ(plan.slots_per_sequence, 1008);
+  EXPECT_EQ(plan.slots_per_sequence, 1024);  // PaddedTokens(1000 + 15)
 
   // A sequence shorter than the bound keeps all of its tokens.
   plan = Plan(model, {.context_tokens = 100, .policy = KvPolicy::Streaming(4, 252)});
