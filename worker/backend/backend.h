@@ -43,6 +43,7 @@ class Backend {
   // x += delta, elementwise over n floats.
   virtual absl::Status Add(float* x, const float* delta, int64_t n) = 0;
   virtual absl::Status WriteKv(const KvWriteParams& params) = 0;
+  virtual absl::Status CopyKvBlocks(const KvCopyParams& params) = 0;
   // Prefill and decode tokens alike (the CPU computes each query token the
   // same way whatever its batch, which makes results batch-invariant).
   virtual absl::Status PagedAttention(const AttentionParams& params) = 0;

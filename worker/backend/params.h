@@ -69,6 +69,9 @@ struct SwiGluParams {
 // token slots. Slot s lives in block s / block_size at offset s % block_size.
 //   k, v:               [num_blocks, num_kv_heads, block_size, head_dim] of dtype
 //   k_scale, v_scale:   [num_blocks, num_kv_heads, block_size] f32 (FP8 only)
+// FP8 caches store x / scale with saturation, one scale per (token, KV head)
+// for K and one for V, computed when the token is written: scale =
+// max|x| / max finite of the dtype (1 for an all-zero row).
 struct PagedKvView {
   void* k = nullptr;
   void* v = nullptr;
@@ -88,18 +91,46 @@ struct KvWriteParams {
   const int64_t* slot_mapping = nullptr; // [num_tokens]: destination slot of each token
   int64_t num_tokens = 0;
   PagedKvView cache;
+  // Optional: a destination slot per (token, KV head), [num_tokens,
+  // num_kv_heads], used instead of slot_mapping (h2o evicts per KV head, so
+  // each head reuses its own free slots).
+  const int64_t* head_slot_mapping = nullptr;
+};
+
+// Copies whole blocks (every KV head, K, V and scales): copy-on-write of a
+// shared block before a sequence writes into it.
+struct KvCopyParams {
+  PagedKvView cache;
+  const int32_t* src_blocks = nullptr;  // [num_pairs]
+  const int32_t* dst_blocks = nullptr;  // [num_pairs]; distinct from every source
+  int64_t num_pairs = 0;
+};
+
+// Where a sequence's cache slots hold which token positions, for the bounded
+// policies (streaming, window, h2o) whose slots are reused after eviction.
+// Slot s of KV head h holds the token at position positions[h * head_stride
+// + s], or -1 when the slot is empty. positions == nullptr: slot s holds
+// position s (the full policy).
+struct SlotPositions {
+  const int32_t* positions = nullptr;  // [num_kv_heads or 1, >= context_lens of the sequence]
+  int64_t head_stride = 0;             // 0: every KV head shares one map
 };
 
 // Causal attention of each query token over its sequence's cached tokens.
-// Token t belongs to sequence seq_idx[t] and attends to that sequence's
-// cache positions [0, context_lens[t]), read through its block table. One
-// code path serves MHA, GQA and MQA: every K/V tile is read once for the
-// whole group of query heads that shares it.
+// Token t belongs to sequence s = seq_idx[t] and scans that sequence's cache
+// slots [0, context_lens[t]), read through its block table. A slot holding
+// position pos is visible to a query at position p = query_positions[t] when
+//   0 <= pos <= p, and
+//   pos < num_sinks[s] (an attention sink), or recent_window[s] == 0, or
+//   p - pos < recent_window[s].
+// Without query_positions every scanned slot is visible (the full policy,
+// where context_lens[t] = p + 1). One code path serves MHA, GQA and MQA:
+// every K/V tile is read once for the whole group of query heads sharing it.
 struct AttentionParams {
   const float* q = nullptr;              // [num_tokens, num_q_heads, head_dim]
   float* out = nullptr;                  // [num_tokens, num_q_heads, head_dim]
   const int32_t* seq_idx = nullptr;      // [num_tokens]
-  const int32_t* context_lens = nullptr; // [num_tokens]: positions visible to each token
+  const int32_t* context_lens = nullptr; // [num_tokens]: slots scanned by each token
   const int32_t* block_tables = nullptr; // [num_seqs, max_blocks_per_seq]
   int64_t num_seqs = 0;
   int64_t max_blocks_per_seq = 0;
@@ -107,6 +138,21 @@ struct AttentionParams {
   int64_t num_q_heads = 0;               // query heads of this rank
   PagedKvView cache;                     // cache.num_kv_heads: KV heads of this rank
   float softmax_scale = 0.0f;            // usually 1/sqrt(head_dim)
+
+  // Bounded policies (all optional; nullptr = not used).
+  const int32_t* query_positions = nullptr;      // [num_tokens]; required with slot_positions
+  const SlotPositions* slot_positions = nullptr; // [num_seqs]
+  const int32_t* num_sinks = nullptr;            // [num_seqs]
+  const int32_t* recent_window = nullptr;        // [num_seqs]
+  // StreamingLLM: the queries rotated to their position in the cache rather
+  // than in the text, scored against sink slots only (see docs/kv-cache.md).
+  const float* q_sink = nullptr;                 // [num_tokens, num_q_heads, head_dim]
+  // H2O: for each token with column_sum_offsets[t] >= 0, the attention each
+  // scanned slot received, summed over the query heads of its KV head's
+  // group, is written to column_sums[column_sum_offsets[t] + h *
+  // context_lens[t] + slot] (0 for slots the token does not see).
+  float* column_sums = nullptr;
+  const int64_t* column_sum_offsets = nullptr;   // [num_tokens]
 };
 
 }  // namespace gqa
