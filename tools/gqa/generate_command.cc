@@ -8,6 +8,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "core/dtype.h"
+#include "core/kv_options.h"
 #include "core/status.h"
 #include "core/tokenizer/incremental_decoder.h"
 #include "core/tokenizer/stop_strings.h"
@@ -122,6 +124,7 @@ std::vector<int32_t> StopIds(LocalEngine& engine) {
 // Generates one reply, streaming text (or collecting ids); returns the text.
 absl::StatusOr<std::string> RunOne(LocalEngine& engine, OfflineRequest request, bool print_ids,
                                    const std::vector<std::string>& stop_strings) {
+  request.kv_policy = engine.kv_policy();
   IncrementalDecoder decoder(&engine.tokenizer(), DecodeOptions{.skip_special = true});
   ASSIGN_OR_RETURN(StopStringMatcher stops, StopStringMatcher::Create(stop_strings));
   std::string text;
@@ -154,7 +157,13 @@ absl::StatusOr<std::string> RunOne(LocalEngine& engine, OfflineRequest request, 
             << request.prompt_ids.size() / std::max(prefill_s, 1e-9) << " tokens/s); decode: "
             << decoded << " tokens in " << decode_s << " s ("
             << (decoded > 0 ? decoded / std::max(decode_s, 1e-9) : 0.0) << " tokens/s), threads="
-            << engine.num_threads() << "\n";
+            << engine.num_threads() << "\n"
+            << "kv: " << FormatKvPolicy(request.kv_policy) << " " << DTypeName(engine.kv_dtype())
+            << ", " << result.kv_usage.tokens_held << " tokens held ("
+            << result.kv_usage.formula_bytes << " B by the formula + "
+            << result.kv_usage.scale_bytes << " B scales; " << result.kv_usage.allocated_bytes
+            << " B in " << result.kv_usage.blocks << " blocks), " << result.evicted_tokens
+            << " evicted, " << result.reused_prefix_tokens << " prompt tokens from the prefix cache\n";
   return text;
 }
 

@@ -72,7 +72,8 @@ TEST(KvSizeCliTest, Fp8PaddingPoliciesAndTp) {
 
   j = RunJson({"llama-2-70b", "--ctx", "100000", "--kv-policy", "streaming:4+252"});
   EXPECT_EQ(j["tokens_held"], 256);
-  EXPECT_EQ(j["kv_bytes_per_sequence"], 256 * 327680);
+  EXPECT_EQ(j["slots_per_sequence"], 272);  // the bound plus one step of new tokens
+  EXPECT_EQ(j["kv_bytes_per_sequence"], 272 * 327680);
 
   j = RunJson({"smollm2-135m", "--tp", "3"});
   EXPECT_EQ(j["kv_bytes_per_sequence_per_rank"].get<int64_t>() * 3, j["kv_bytes_per_sequence"]);

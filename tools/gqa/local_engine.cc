@@ -38,9 +38,10 @@ absl::StatusOr<std::unique_ptr<LocalEngine>> LocalEngine::Load(const CommandLine
     ASSIGN_OR_RETURN(kv.budget_bytes, ParseByteSize("--kv-bytes", *bytes));
   }
   if (auto dtype = flags.Value("kv-dtype")) {
-    absl::StatusOr<DType> parsed = ParseDType(*dtype);
-    if (!parsed.ok()) return Annotate(parsed.status(), "--kv-dtype");
-    kv.dtype = *parsed;
+    ASSIGN_OR_RETURN(kv.dtype, ParseKvDType(*dtype));
+  }
+  if (auto policy = flags.Value("kv-policy")) {
+    ASSIGN_OR_RETURN(engine->kv_policy_, ParseKvPolicy(*policy));
   }
 
   Env* env = Env::Default();

@@ -2,7 +2,7 @@
 // need to run a model in this process: the model on the CPU backend, its
 // tokenizer and chat template from the same file, and a KV cache sized by a
 // byte budget. Also the shared flags (--model, --threads, --kv-bytes,
-// --kv-dtype) and the default model path. Thread-compatible.
+// --kv-dtype, --kv-policy) and the default model path. Thread-compatible.
 #ifndef GQA_TOOLS_GQA_LOCAL_ENGINE_H_
 #define GQA_TOOLS_GQA_LOCAL_ENGINE_H_
 
@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "core/kv_options.h"
 #include "core/tokenizer/chat_template.h"
 #include "core/tokenizer/tokenizer.h"
 #include "tools/gqa/command_line.h"
@@ -23,7 +24,7 @@ namespace gqa {
 
 // The flags LocalEngine::Load reads; commands append their own.
 inline constexpr FlagSpec kLocalEngineFlags[] = {
-    {"model"}, {"threads"}, {"kv-bytes"}, {"kv-dtype"}};
+    {"model"}, {"threads"}, {"kv-bytes"}, {"kv-dtype"}, {"kv-policy"}};
 
 inline constexpr char kLocalEngineUsage[] =
     R"(  --model M         a GGUF file, or a Hugging Face directory (config.json,
@@ -31,7 +32,11 @@ inline constexpr char kLocalEngineUsage[] =
                     scripts/setup.sh ($GQA_CACHE_DIR or ~/.cache/gqaserve)
   --threads N       CPU threads; default: the cores of this machine
   --kv-bytes B      KV cache budget (e.g. 512MiB); default 256MiB
-  --kv-dtype D      f32|f16|bf16; default f32
+  --kv-dtype D      KV cache storage: f32|f16|bf16|fp8-e4m3|fp8-e5m2; default f32
+                    (FP8 stores a 4-byte scale per token and KV head beside K and V)
+  --kv-policy P     full|streaming:S+W|h2o:H+R|window:W (docs/kv-cache.md); default full.
+                    The bounded policies keep a constant cache and may run past the
+                    trained context
 )";
 
 // ~/.cache/gqaserve/models/SmolLM2-135M-Instruct.Q4_1.gguf, honouring
@@ -48,12 +53,15 @@ class LocalEngine {
   // nullopt (with the reason) when the file's chat template is not recognised.
   const absl::StatusOr<ChatTemplate>& chat_template() const { return chat_template_; }
   OfflineGenerator& generator() { return *generator_; }
+  const KvPolicy& kv_policy() const { return kv_policy_; }
+  DType kv_dtype() const { return storage_->dtype(); }
   int num_threads() const { return num_threads_; }
 
  private:
   LocalEngine() = default;
 
   int num_threads_ = 1;
+  KvPolicy kv_policy_;
   std::unique_ptr<Backend> backend_;
   std::unique_ptr<Model> model_;
   std::unique_ptr<Tokenizer> tokenizer_;

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "core/dtype.h"
 #include "core/kv_options.h"
 #include "core/status.h"
 #include "nlohmann/json.hpp"
@@ -21,8 +22,11 @@ namespace {
 constexpr int64_t kDefaultCtxTokens = 2048;
 constexpr int64_t kPrefillChunkTokens = 256;
 
+constexpr int64_t kDefaultSegmentTokens = 2048;
+
 constexpr FlagSpec kPerplexityFlags[] = {
-    {"file"}, {"ctx"}, {"max-windows"}, {"kv-policy"}, {"json", false}};
+    {"file"},      {"ctx"},          {"max-windows"}, {"stream", false}, {"recompute"},
+    {"sample-every"}, {"max-tokens"}, {"segment"},   {"json", false}};
 
 constexpr char kUsage[] = R"(usage: gqa perplexity --file F [flags]
 
@@ -39,10 +43,22 @@ progress goes to stderr.
   --ctx N           window length in tokens; default 2048 or the model's trained
                     context if smaller; must not exceed it
   --max-windows K   evaluate only the first K windows
-  --kv-policy P     full (default); the bounded policies (streaming, h2o,
-                    window) arrive with the KV policy work
+  --stream          instead, run the whole text through ONE sequence, token by
+                    token, under --kv-policy (StreamingLLM's evaluation; it may
+                    run far past the trained context with a bounded policy);
+                    segments are --segment tokens of the stream
+  --recompute W     with --stream: the reference of StreamingLLM, a sliding
+                    window with re-computation: every scored token is predicted
+                    from the W tokens before it, computed from an empty cache
+  --sample-every K  with --recompute: score every K-th token only (the reference
+                    costs W token computations per scored token)
+  --max-tokens N    evaluate only the first N tokens of the text
+  --segment N       tokens per reported segment with --stream; default 2048
   --json            one JSON object: perplexity, nll, tokens (scored), windows,
-                    ctx, and segments (per window: tokens, scored, nll, perplexity)
+                    ctx, and segments (per window or stream segment: tokens,
+                    scored, nll, perplexity)
+Under a bounded --kv-policy each window is scored token by token, so that every
+token sees exactly the cache the policy keeps.
 )";
 
 int Fail(const absl::Status& status, int code) {
@@ -76,8 +92,11 @@ struct Settings {
   std::string file;
   std::optional<int64_t> ctx_tokens;  // default: min(2048, trained context)
   int64_t max_windows = 0;
-  KvPolicy kv_policy;
-  std::string kv_dtype = "f32";  // as LocalEngine reads --kv-dtype
+  bool stream = false;
+  std::optional<int64_t> recompute_tokens;
+  int64_t sample_every = 1;
+  std::optional<int64_t> max_tokens;
+  int64_t segment_tokens = kDefaultSegmentTokens;
   bool json = false;
 };
 
@@ -98,29 +117,79 @@ absl::StatusOr<Settings> ParseSettings(const CommandLine& flags) {
     ASSIGN_OR_RETURN(s.max_windows, ParsePositiveInt("--max-windows", *v));
   }
   if (auto v = flags.Value("kv-policy")) {
-    ASSIGN_OR_RETURN(s.kv_policy, ParseKvPolicy(*v));
+    RETURN_IF_ERROR(ParseKvPolicy(*v).status());  // read by LocalEngine; checked early
   }
-  if (auto v = flags.Value("kv-dtype")) s.kv_dtype = *v;
+  s.stream = flags.Has("stream");
+  if (auto v = flags.Value("recompute")) {
+    ASSIGN_OR_RETURN(s.recompute_tokens, ParsePositiveInt("--recompute", *v));
+    if (!s.stream) return absl::InvalidArgumentError("--recompute is a --stream reference; add --stream");
+  }
+  if (auto v = flags.Value("sample-every")) {
+    ASSIGN_OR_RETURN(s.sample_every, ParsePositiveInt("--sample-every", *v));
+    if (!s.recompute_tokens) return absl::InvalidArgumentError("--sample-every needs --recompute");
+  }
+  if (auto v = flags.Value("max-tokens")) {
+    ASSIGN_OR_RETURN(s.max_tokens, ParsePositiveInt("--max-tokens", *v));
+  }
+  if (auto v = flags.Value("segment")) {
+    ASSIGN_OR_RETURN(s.segment_tokens, ParsePositiveInt("--segment", *v));
+  }
+  if (s.stream && (s.ctx_tokens || s.max_windows > 0)) {
+    return absl::InvalidArgumentError("--stream scores the whole text as one sequence; drop --ctx and --max-windows");
+  }
   s.json = flags.Has("json");
   return s;
 }
 
-// NOTE: only the `full` policy exists today; checked before the model loads.
-absl::Status CheckKvPolicySupported(const KvPolicy& policy) {
-  if (policy.kind == KvPolicy::Kind::kFull) return absl::OkStatus();
-  return absl::UnimplementedError(
-      absl::StrCat("--kv-policy ", FormatKvPolicy(policy),
-                   " arrives with the KV policy work; only full is supported today"));
+// Steps of a window: the full policy prefills in chunks; a bounded policy
+// goes token by token, so every token sees exactly what the policy keeps.
+int64_t ChunkTokens(const KvPolicy& policy) {
+  return policy.TokenBound().has_value() ? 1 : kPrefillChunkTokens;
 }
 
-// The window scorer of the KV policy: for `full`, each window runs from an
-// empty cache through OfflineGenerator::ScoreTokens. The bounded policies
-// will bring their own scorer (and --stream one long window).
-absl::StatusOr<WindowScorer> MakeScorer(const KvPolicy& policy, LocalEngine* engine) {
-  RETURN_IF_ERROR(CheckKvPolicySupported(policy));
+// The window scorer of the engine's KV policy: each window runs from an
+// empty cache through OfflineGenerator::ScoreTokens.
+WindowScorer MakeScorer(LocalEngine* engine) {
   return WindowScorer([engine](const std::vector<int32_t>& window) {
-    return engine->generator().ScoreTokens(window, kPrefillChunkTokens);
+    return engine->generator().ScoreTokens(window, ChunkTokens(engine->kv_policy()),
+                                           engine->kv_policy());
   });
+}
+
+// --stream: the text (with a BOS first when the tokenizer adds one) as one
+// sequence under the engine's policy, or the --recompute reference.
+absl::StatusOr<PerplexityResult> EvaluateStream(LocalEngine& engine, const Settings& settings,
+                                                int32_t bos_id,
+                                                const std::vector<int32_t>& text_tokens) {
+  const int64_t offset = bos_id >= 0 ? 1 : 0;  // stream index of text token 0
+  std::vector<int32_t> stream(text_tokens.size() + offset, bos_id);
+  std::copy(text_tokens.begin(), text_tokens.end(), stream.begin() + offset);
+  std::vector<std::pair<int64_t, double>> scored;
+  if (!settings.recompute_tokens) {
+    ASSIGN_OR_RETURN(std::vector<double> logprobs,
+                     engine.generator().ScoreTokens(stream, ChunkTokens(engine.kv_policy()),
+                                                    engine.kv_policy()));
+    for (size_t i = 0; i < logprobs.size(); ++i) {
+      scored.emplace_back(static_cast<int64_t>(i) + 1 - offset, logprobs[i]);
+    }
+  } else {
+    const int64_t window = *settings.recompute_tokens;
+    const int64_t n = static_cast<int64_t>(stream.size());
+    for (int64_t target = 1; target < n; ++target) {
+      if ((target - offset) % settings.sample_every != 0) continue;
+      const int64_t begin = std::max<int64_t>(0, target - window);
+      const std::vector<int32_t> context(stream.begin() + begin, stream.begin() + target + 1);
+      // Only the last prediction is used; the window is recomputed from scratch.
+      ASSIGN_OR_RETURN(double logprob,
+                       engine.generator().ScoreLastToken(context, kPrefillChunkTokens));
+      scored.emplace_back(target - offset, logprob);
+      if (scored.size() % 256 == 0) {
+        std::cerr << absl::StrFormat("recompute: %d of %d tokens\n", target, n);
+      }
+    }
+  }
+  return SegmentStreamScores(scored, static_cast<int64_t>(text_tokens.size()),
+                             settings.segment_tokens);
 }
 
 void PrintProgress(const PerplexityWindow& w, int64_t idx, int64_t count) {
@@ -134,6 +203,26 @@ void PrintProgress(const PerplexityWindow& w, int64_t idx, int64_t count) {
 }  // namespace
 
 double PerplexityResult::perplexity() const { return std::exp(mean_nll()); }
+
+PerplexityResult SegmentStreamScores(const std::vector<std::pair<int64_t, double>>& scored,
+                                     int64_t num_text_tokens, int64_t segment_tokens) {
+  PerplexityResult result;
+  result.num_text_tokens = num_text_tokens;
+  for (const auto& [index, logprob] : scored) {
+    const int64_t segment = std::max<int64_t>(0, index) / segment_tokens;
+    if (result.windows.empty() || result.windows.back().first_token_idx != segment * segment_tokens) {
+      PerplexityWindow w;
+      w.first_token_idx = segment * segment_tokens;
+      w.num_tokens = std::min(segment_tokens, num_text_tokens - w.first_token_idx);
+      result.windows.push_back(w);
+    }
+    result.windows.back().num_scored += 1;
+    result.windows.back().nll_sum -= logprob;
+    result.num_scored += 1;
+    result.nll_sum -= logprob;
+  }
+  return result;
+}
 
 absl::StatusOr<PerplexityResult> EvaluatePerplexity(absl::Span<const int32_t> text_tokens,
                                                     const PerplexityOptions& options,
@@ -196,8 +285,6 @@ int RunPerplexityCommand(int argc, char** argv) {
   }
   absl::StatusOr<Settings> settings = ParseSettings(*flags);
   if (!settings.ok()) return Fail(settings.status(), 2);
-  absl::Status policy = CheckKvPolicySupported(settings->kv_policy);
-  if (!policy.ok()) return Fail(policy, 1);
   Env* env = Env::Default();
   absl::StatusOr<std::string> text = env->ReadFile(settings->file);
   if (!text.ok()) return Fail(text.status(), 1);
@@ -213,23 +300,26 @@ int RunPerplexityCommand(int argc, char** argv) {
   const int64_t trained = (*engine)->model().config().context_tokens;
   PerplexityOptions options;
   options.ctx_tokens = settings->ctx_tokens.value_or(std::min(kDefaultCtxTokens, trained));
-  if (options.ctx_tokens > trained) {
+  if (options.ctx_tokens > trained && !settings->stream) {
     return Fail(absl::InvalidArgumentError(
                     absl::StrCat("--ctx ", options.ctx_tokens, " exceeds the model's trained ",
                                  "context of ", trained, " tokens")),
                 2);
   }
   options.max_windows = settings->max_windows;
-  absl::StatusOr<WindowScorer> scorer = MakeScorer(settings->kv_policy, engine->get());
-  if (!scorer.ok()) return Fail(scorer.status(), 1);
 
   const Tokenizer& tokenizer = (*engine)->tokenizer();
   if (tokenizer.spec().add_bos) options.bos_id = tokenizer.bos_id();
-  const std::vector<int32_t> tokens =
+  std::vector<int32_t> tokens =
       tokenizer.Encode(*text, EncodeOptions{.add_special = false, .parse_special = false});
+  if (settings->max_tokens && static_cast<int64_t>(tokens.size()) > *settings->max_tokens) {
+    tokens.resize(*settings->max_tokens);
+  }
   const int64_t start_ns = env->NowNanos();
   absl::StatusOr<PerplexityResult> result =
-      EvaluatePerplexity(tokens, options, *scorer, PrintProgress, env);
+      settings->stream
+          ? EvaluateStream(**engine, *settings, options.bos_id, tokens)
+          : EvaluatePerplexity(tokens, options, MakeScorer(engine->get()), PrintProgress, env);
   if (!result.ok()) return Fail(Annotate(result.status(), settings->file), 1);
   const double seconds = (env->NowNanos() - start_ns) * 1e-9;
 
@@ -237,14 +327,32 @@ int RunPerplexityCommand(int argc, char** argv) {
     nlohmann::json j = ToJson(*result);
     j["model"] = flags->Value("model").value_or(DefaultModelPath());
     j["file"] = settings->file;
-    j["ctx"] = options.ctx_tokens;
+    j["mode"] = !settings->stream                ? "chunked"
+                : settings->recompute_tokens ? "stream-recompute"
+                                             : "stream";
+    if (settings->stream) {
+      j["segment_tokens"] = settings->segment_tokens;
+      if (settings->recompute_tokens) {
+        j["recompute_tokens"] = *settings->recompute_tokens;
+        j["sample_every"] = settings->sample_every;
+      }
+    } else {
+      j["ctx"] = options.ctx_tokens;
+    }
     j["bos"] = options.bos_id >= 0;
-    j["kv_policy"] = FormatKvPolicy(settings->kv_policy);
-    j["kv_dtype"] = settings->kv_dtype;
+    j["kv_policy"] = FormatKvPolicy((*engine)->kv_policy());
+    j["kv_dtype"] = std::string(DTypeName((*engine)->kv_dtype()));
     j["threads"] = (*engine)->num_threads();
     j["seconds"] = seconds;
-    j["scoring"] = "every token after the first of each window";
+    j["scoring"] = settings->stream ? "every token of the stream after the first"
+                                    : "every token after the first of each window";
     std::cout << j.dump(2) << "\n";
+  } else if (settings->stream) {
+    std::cout << absl::StrFormat("perplexity %.4f (mean NLL %.4f nats) over %d tokens of one "
+                                 "stream under %s, %d segments; %.1f s\n",
+                                 result->perplexity(), result->mean_nll(), result->num_scored,
+                                 FormatKvPolicy((*engine)->kv_policy()), result->windows.size(),
+                                 seconds);
   } else {
     std::cout << absl::StrFormat(
         "perplexity %.4f (mean NLL %.4f nats) over %d tokens: %d windows of %d tokens, %d "

@@ -4,7 +4,10 @@
 // empty KV cache, and the result is exp(mean NLL) over the scored tokens.
 // The evaluation is a library function over a window scorer so that tests
 // can run it on tiny models and the KV policies (--kv-policy, --stream) can
-// bring their own scorer. Thread-compatible.
+// bring their own scorer. --stream instead runs the whole text through one
+// sequence, token by token (StreamingLLM's evaluation), and reports
+// per-segment values; --recompute W is its reference, a sliding window of W
+// tokens recomputed from scratch for every scored token. Thread-compatible.
 #ifndef GQA_TOOLS_GQA_PERPLEXITY_COMMAND_H_
 #define GQA_TOOLS_GQA_PERPLEXITY_COMMAND_H_
 
@@ -72,6 +75,13 @@ absl::StatusOr<PerplexityResult> EvaluatePerplexity(absl::Span<const int32_t> te
                                                     const PerplexityOptions& options,
                                                     const WindowScorer& score,
                                                     const WindowCallback& on_window, Env* env);
+
+// Groups per-token scores of one long stream into segments of
+// `segment_tokens` consecutive text positions (by the position of the
+// predicted token): scored[k] = (index of the predicted token, log p).
+// Segments with nothing scored are left out.
+PerplexityResult SegmentStreamScores(const std::vector<std::pair<int64_t, double>>& scored,
+                                     int64_t num_text_tokens, int64_t segment_tokens);
 
 }  // namespace gqa
 

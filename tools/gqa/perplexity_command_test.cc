@@ -200,6 +200,60 @@ TEST_F(PerplexityCliTest, PoolingIdenticalHeadsKeepsThePerplexity) {
   EXPECT_NEAR(after["perplexity"].get<double>(), before["perplexity"].get<double>(), 1e-4);
 }
 
+// Smoke checks of every mode of the quality table, on a tiny model.
+TEST_F(PerplexityCliTest, BoundedPoliciesScoreWindowsTokenByToken) {
+  const json full = RunJson({"--model", model_, "--file", text_, "--ctx", "32"});
+  // A budget larger than the window evicts nothing: the full perplexity.
+  const json roomy = RunJson({"--model", model_, "--file", text_, "--ctx", "32", "--kv-policy",
+                              "h2o:32+32"});
+  EXPECT_EQ(roomy["kv_policy"], "h2o:32+32");
+  EXPECT_NEAR(roomy["perplexity"].get<double>(), full["perplexity"].get<double>(), 1e-4);
+  // A small budget changes it (and still gives a sane figure).
+  const json tight = RunJson({"--model", model_, "--file", text_, "--ctx", "32", "--kv-policy",
+                              "h2o:3+3", "--kv-dtype", "fp8-e4m3"});
+  EXPECT_EQ(tight["kv_dtype"], "fp8-e4m3");
+  EXPECT_NE(tight["perplexity"].get<double>(), full["perplexity"].get<double>());
+  EXPECT_GT(tight["perplexity"].get<double>(), 1.0);
+  EXPECT_LT(tight["perplexity"].get<double>(), 5000.0);
+}
+
+TEST_F(PerplexityCliTest, StreamRunsPastTheTrainedContextWithSegments) {
+  // 100 tokens, one sequence, trained context 64.
+  const json stream = RunJson({"--model", model_, "--file", text_, "--stream", "--kv-policy",
+                               "streaming:4+12", "--segment", "32"});
+  EXPECT_EQ(stream["mode"], "stream");
+  EXPECT_EQ(stream["tokens"], 99);
+  ASSERT_EQ(stream["segments"].size(), 4u);
+  EXPECT_EQ(stream["segments"][3]["first_token_idx"], 96);
+  EXPECT_EQ(stream["segments"][0]["scored"], 31);  // token 0 has nothing before it
+  EXPECT_EQ(stream["segments"][1]["scored"], 32);
+  for (const std::string policy : {"window:16", "h2o:8+8"}) {
+    const json other = RunJson({"--model", model_, "--file", text_, "--stream", "--kv-policy",
+                                policy});
+    EXPECT_EQ(other["tokens"], 99) << policy;
+    EXPECT_TRUE(std::isfinite(other["perplexity"].get<double>())) << policy;
+  }
+  // Within its bound a streaming sequence equals the full cache.
+  const json head = RunJson({"--model", model_, "--file", text_, "--stream", "--max-tokens", "40"});
+  const json head_streaming = RunJson({"--model", model_, "--file", text_, "--stream",
+                                       "--max-tokens", "40", "--kv-policy", "streaming:4+60"});
+  EXPECT_NEAR(head_streaming["perplexity"].get<double>(), head["perplexity"].get<double>(), 1e-4);
+}
+
+TEST_F(PerplexityCliTest, RecomputeReferenceScoresSampledTokensFromFreshWindows) {
+  const json j = RunJson({"--model", model_, "--file", text_, "--stream", "--recompute", "16",
+                          "--sample-every", "4", "--segment", "50"});
+  EXPECT_EQ(j["mode"], "stream-recompute");
+  EXPECT_EQ(j["recompute_tokens"], 16);
+  EXPECT_EQ(j["tokens"], 24);  // text positions 4, 8, ..., 96
+  ASSERT_EQ(j["segments"].size(), 2u);
+  // A window as long as the text is the plain full-cache stream.
+  const json all = RunJson({"--model", model_, "--file", text_, "--stream", "--recompute", "64",
+                            "--max-tokens", "40"});
+  const json plain = RunJson({"--model", model_, "--file", text_, "--stream", "--max-tokens", "40"});
+  EXPECT_NEAR(all["perplexity"].get<double>(), plain["perplexity"].get<double>(), 1e-4);
+}
+
 TEST_F(PerplexityCliTest, ErrorsAreOneLine) {
   ExpectOneLineError(Perplexity({"--model", model_}), 2, "--file is required");
   ExpectOneLineError(Perplexity({"--model", model_, "--file", dir_ + "/none.txt"}), 1,
@@ -209,9 +263,14 @@ TEST_F(PerplexityCliTest, ErrorsAreOneLine) {
   ExpectOneLineError(Perplexity({"--model", model_, "--file", text_, "--ctx", "0"}), 2, "--ctx");
   ExpectOneLineError(Perplexity({"--model", model_, "--file", text_, "--kv-policy", "h2o:5"}), 2,
                      "--kv-policy 'h2o:5'");
-  ExpectOneLineError(
-      Perplexity({"--model", model_, "--file", text_, "--kv-policy", "streaming:4+28"}), 1,
-      "--kv-policy streaming:4+28 arrives with the KV policy work");
+  ExpectOneLineError(Perplexity({"--model", model_, "--file", text_, "--recompute", "8"}), 2,
+                     "--recompute is a --stream reference");
+  ExpectOneLineError(Perplexity({"--model", model_, "--file", text_, "--stream", "--ctx", "8"}), 2,
+                     "--stream scores the whole text as one sequence");
+  // 100 tokens through one sequence is past the trained context of 64: only
+  // a bounded policy may do that.
+  ExpectOneLineError(Perplexity({"--model", model_, "--file", text_, "--stream"}), 1,
+                     "a bounded --kv-policy runs past it");
   ExpectOneLineError(Perplexity({"--model", dir_ + "/none.gguf", "--file", text_}), 1,
                      "none.gguf");
   ExpectOneLineError(Perplexity({"--model", model_, "--file", text_, "--threads", "x"}), 2,

@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "worker/backend/params.h"
+
 namespace gqa {
 
 struct ForwardBatch {
@@ -21,6 +23,21 @@ struct ForwardBatch {
   // Tokens whose logits are wanted (usually the last token of each sequence),
   // in the order of the rows of the logits output.
   std::vector<int32_t> logit_token_idx;
+
+  // Bounded KV policies (docs/kv-cache.md); all empty when every sequence
+  // keeps its full cache. See AttentionParams for what the kernel does.
+  std::vector<int32_t> num_sinks;               // [num_seqs]
+  std::vector<int32_t> recent_window;           // [num_seqs]
+  std::vector<SlotPositions> slot_positions;    // [num_layers, num_seqs]
+  // StreamingLLM: each token's position within the cache, the rotation of
+  // its query against sink slots. Empty: no sequence has sinks.
+  std::vector<int32_t> sink_positions;          // [num_tokens]
+  // h2o: a destination slot per (layer, token, KV head); empty: slot_mapping.
+  std::vector<int64_t> head_slot_mapping;       // [num_layers, num_tokens, num_kv_heads]
+  // h2o: where each token's column sums go within a layer's block of
+  // column_sums_per_layer floats (-1: not wanted). Empty: none wanted.
+  std::vector<int64_t> column_sum_offsets;      // [num_tokens]
+  int64_t column_sums_per_layer = 0;
 
   int64_t num_tokens() const { return static_cast<int64_t>(token_ids.size()); }
 };

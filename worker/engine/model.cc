@@ -28,6 +28,17 @@ absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) c
     return absl::InvalidArgumentError(absl::StrCat("forward: ", num_kv_layers, " KV layers for a ",
                                                    weights_.layers.size(), "-layer model"));
   }
+  const size_t layers = weights_.layers.size();
+  const size_t seqs = static_cast<size_t>(b.num_seqs);
+  if ((!b.num_sinks.empty() && b.num_sinks.size() != seqs) ||
+      (!b.recent_window.empty() && b.recent_window.size() != seqs) ||
+      (!b.slot_positions.empty() && b.slot_positions.size() != layers * seqs) ||
+      (!b.sink_positions.empty() && b.sink_positions.size() != n) ||
+      (!b.head_slot_mapping.empty() &&
+       b.head_slot_mapping.size() != layers * n * static_cast<size_t>(plan_.num_kv_heads)) ||
+      (!b.column_sum_offsets.empty() && b.column_sum_offsets.size() != n)) {
+    return absl::InvalidArgumentError("forward: bounded-policy arrays do not match the batch");
+  }
   for (int32_t idx : b.logit_token_idx) {
     if (idx < 0 || static_cast<size_t>(idx) >= n) {
       return absl::InvalidArgumentError(absl::StrCat("forward: logit token ", idx, " out of range"));
@@ -37,14 +48,22 @@ absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) c
 }
 
 absl::Status Model::Forward(const ForwardBatch& batch, const std::vector<PagedKvView>& kv_layers,
-                            std::vector<float>& logits) {
+                            std::vector<float>& logits, std::vector<float>* column_sums) {
   RETURN_IF_ERROR(ValidateBatch(batch, kv_layers.size()));
+  const bool want_sums = !batch.column_sum_offsets.empty();
+  if (want_sums) {
+    if (column_sums == nullptr) {
+      return absl::InvalidArgumentError("forward: the batch wants column sums and has no output");
+    }
+    column_sums->assign(weights_.layers.size() * batch.column_sums_per_layer, 0.0f);
+  }
   const ModelConfig& c = config();
   const int64_t t = batch.num_tokens(), hidden = c.hidden_size;
   std::vector<float> x(t * hidden);
   RETURN_IF_ERROR(backend_->Embedding({weights_.token_embedding, batch.token_ids.data(), x.data(), t}));
   for (size_t l = 0; l < weights_.layers.size(); ++l) {
-    RETURN_IF_ERROR(AttentionBlock(batch, weights_.layers[l], kv_layers[l], x.data()));
+    float* layer_sums = want_sums ? column_sums->data() + l * batch.column_sums_per_layer : nullptr;
+    RETURN_IF_ERROR(AttentionBlock(batch, static_cast<int64_t>(l), kv_layers[l], layer_sums, x.data()));
     RETURN_IF_ERROR(MlpBlock(weights_.layers[l], t, x.data()));
   }
   // Final norm and LM head only for the tokens whose logits are wanted.
@@ -60,8 +79,9 @@ absl::Status Model::Forward(const ForwardBatch& batch, const std::vector<PagedKv
   return backend_->Synchronize();
 }
 
-absl::Status Model::AttentionBlock(const ForwardBatch& batch, const LayerWeights& layer,
-                                   const PagedKvView& kv, float* x) {
+absl::Status Model::AttentionBlock(const ForwardBatch& batch, int64_t layer_index,
+                                   const PagedKvView& kv, float* column_sums, float* x) {
+  const LayerWeights& layer = weights_.layers[layer_index];
   const ModelConfig& c = config();
   const int64_t t = batch.num_tokens(), hidden = c.hidden_size, dim = c.head_dim;
   const int64_t q_width = plan_.num_q_heads * dim, kv_width = plan_.num_kv_heads * dim;
@@ -86,8 +106,24 @@ absl::Status Model::AttentionBlock(const ForwardBatch& batch, const LayerWeights
   rope.theta = c.rope_theta;
   rope.scaling = c.rope_scaling;
   rope.interleaved_pairs = source_->rope_layout() == RopeLayout::kInterleavedPairs;
+  const bool has_sinks = !batch.sink_positions.empty();
+  if (has_sinks) {
+    // StreamingLLM: the query rotated to its position in the cache, for the
+    // sink slots (docs/kv-cache.md); keys never move.
+    q_sink_.assign(q_.begin(), q_.begin() + t * q_width);
+    RopeParams sink_rope = rope;
+    sink_rope.q = q_sink_.data();
+    sink_rope.k = nullptr;
+    sink_rope.num_kv_heads = 0;
+    sink_rope.positions = batch.sink_positions.data();
+    RETURN_IF_ERROR(backend_->Rope(sink_rope));
+  }
   RETURN_IF_ERROR(backend_->Rope(rope));
-  RETURN_IF_ERROR(backend_->WriteKv({k_.data(), v_.data(), batch.slot_mapping.data(), t, kv}));
+  KvWriteParams write{k_.data(), v_.data(), batch.slot_mapping.data(), t, kv};
+  if (!batch.head_slot_mapping.empty()) {
+    write.head_slot_mapping = batch.head_slot_mapping.data() + layer_index * t * plan_.num_kv_heads;
+  }
+  RETURN_IF_ERROR(backend_->WriteKv(write));
   AttentionParams attention;
   attention.q = q_.data();
   attention.out = attn_.data();
@@ -100,6 +136,17 @@ absl::Status Model::AttentionBlock(const ForwardBatch& batch, const LayerWeights
   attention.num_q_heads = plan_.num_q_heads;
   attention.cache = kv;
   attention.softmax_scale = 1.0f / std::sqrt(static_cast<float>(dim));
+  if (!batch.slot_positions.empty()) {
+    attention.query_positions = batch.positions.data();
+    attention.slot_positions = batch.slot_positions.data() + layer_index * batch.num_seqs;
+  }
+  if (!batch.num_sinks.empty()) attention.num_sinks = batch.num_sinks.data();
+  if (!batch.recent_window.empty()) attention.recent_window = batch.recent_window.data();
+  if (has_sinks) attention.q_sink = q_sink_.data();
+  if (column_sums != nullptr) {
+    attention.column_sums = column_sums;
+    attention.column_sum_offsets = batch.column_sum_offsets.data();
+  }
   RETURN_IF_ERROR(backend_->PagedAttention(attention));
   // NOTE: with tp > 1 the output projection yields a partial sum per rank,
   // all-reduced before the residual add (the tensor-parallel issue).

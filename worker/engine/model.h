@@ -27,14 +27,17 @@ class Model {
   const ModelConfig& config() const { return source_->config(); }
   const ShardPlan& plan() const { return plan_; }
   const std::string& fingerprint() const { return source_->fingerprint(); }
+  Backend* backend() const { return backend_; }
 
   // Runs the step: writes each token's K/V into `kv_layers[layer]` at its slot,
   // and fills `logits` with [batch.logit_token_idx.size(), vocab] rows.
-  // `kv_layers` has one view per layer (this rank's KV heads).
+  // `kv_layers` has one view per layer (this rank's KV heads). When the
+  // batch asks for column sums (h2o), `column_sums` receives them,
+  // [num_layers, batch.column_sums_per_layer].
   // INVALID_ARGUMENT for a malformed batch (ids outside the vocabulary,
   // inconsistent sizes, slots outside the cache).
   absl::Status Forward(const ForwardBatch& batch, const std::vector<PagedKvView>& kv_layers,
-                       std::vector<float>& logits);
+                       std::vector<float>& logits, std::vector<float>* column_sums = nullptr);
 
  private:
   Model(std::unique_ptr<TensorSource> source, const ShardPlan& plan, ModelWeights weights,
@@ -42,8 +45,8 @@ class Model {
       : source_(std::move(source)), plan_(plan), weights_(std::move(weights)), backend_(backend) {}
 
   absl::Status ValidateBatch(const ForwardBatch& batch, size_t num_kv_layers) const;
-  absl::Status AttentionBlock(const ForwardBatch& batch, const LayerWeights& layer,
-                              const PagedKvView& kv, float* x);
+  absl::Status AttentionBlock(const ForwardBatch& batch, int64_t layer_index,
+                              const PagedKvView& kv, float* column_sums, float* x);
   absl::Status MlpBlock(const LayerWeights& layer, int64_t num_tokens, float* x);
 
   std::unique_ptr<TensorSource> source_;
@@ -51,7 +54,7 @@ class Model {
   ModelWeights weights_;
   Backend* backend_;
   // Step scratch, grown as needed: [num_tokens, width] each.
-  std::vector<float> normed_, q_, k_, v_, attn_, gate_, up_;
+  std::vector<float> normed_, q_, q_sink_, k_, v_, attn_, gate_, up_;
 };
 
 }  // namespace gqa

@@ -4,25 +4,40 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "core/kv_size.h"
 #include "core/status.h"
+#include "worker/engine/step_builder.h"
 
 namespace gqa {
 namespace {
 
-// Returns the blocks to the pool when generation ends, however it ends.
-class BlockReleaser {
+// Positions a bounded-policy sequence may reach: its slots stay constant, so
+// only the position type limits it.
+constexpr int64_t kMaxBoundedPositions = int64_t{1} << 30;
+
+// Returns the sequence's blocks to the pool when it ends, however it ends.
+class SequenceReleaser {
  public:
-  BlockReleaser(BlockPool& pool, std::vector<int32_t>& blocks) : pool_(pool), blocks_(blocks) {}
-  BlockReleaser(const BlockReleaser&) = delete;
-  BlockReleaser& operator=(const BlockReleaser&) = delete;
-  ~BlockReleaser() { pool_.Free(blocks_); }
+  SequenceReleaser(KvCacheManager& kv, SequenceKv& seq) : kv_(kv), seq_(seq) {}
+  SequenceReleaser(const SequenceReleaser&) = delete;
+  SequenceReleaser& operator=(const SequenceReleaser&) = delete;
+  ~SequenceReleaser() { kv_.Release(seq_); }
 
  private:
-  BlockPool& pool_;
-  std::vector<int32_t>& blocks_;
+  KvCacheManager& kv_;
+  SequenceKv& seq_;
 };
 
+std::vector<int32_t> AllOffsets(int64_t count) {
+  std::vector<int32_t> offsets(count);
+  for (int64_t i = 0; i < count; ++i) offsets[i] = static_cast<int32_t>(i);
+  return offsets;
+}
+
 }  // namespace
+
+OfflineGenerator::OfflineGenerator(Model* model, KvCacheStorage* storage, Env* env)
+    : model_(model), storage_(storage), env_(env), kv_(KvManagerOptionsFor(*model, *storage)) {}
 
 absl::Status OfflineGenerator::ValidatePrompt(const std::vector<int32_t>& ids) const {
   if (ids.empty()) return absl::InvalidArgumentError("prompt is empty; give at least one token");
@@ -36,34 +51,40 @@ absl::Status OfflineGenerator::ValidatePrompt(const std::vector<int32_t>& ids) c
   return absl::OkStatus();
 }
 
-absl::Status OfflineGenerator::Step(const std::vector<int32_t>& tokens, int64_t begin, int64_t end,
-                                    const std::vector<int32_t>& logit_offsets,
-                                    std::vector<int32_t>& blocks, std::vector<float>& logits) {
-  const int64_t block_size = storage_->block_size();
-  const int64_t needed = (end + block_size - 1) / block_size - static_cast<int64_t>(blocks.size());
-  if (needed > 0) {
-    auto fresh = pool_.TryAllocate(needed);
-    if (!fresh) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "KV cache full: ", end, " tokens need ", (end + block_size - 1) / block_size,
-          " blocks, the budget holds ", pool_.num_blocks(), "; raise --kv-bytes"));
-    }
-    blocks.insert(blocks.end(), fresh->begin(), fresh->end());
+absl::Status OfflineGenerator::ValidateLength(int64_t length, const KvPolicy& policy,
+                                              absl::string_view what) const {
+  const int64_t limit =
+      policy.TokenBound().has_value() ? kMaxBoundedPositions : model_->config().context_tokens;
+  if (length > limit) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, " reaches ", length, " tokens, beyond ",
+        policy.TokenBound().has_value() ? "the longest supported sequence of "
+                                        : "the trained context of ",
+        limit, policy.TokenBound().has_value() ? "" : "; a bounded --kv-policy runs past it"));
   }
-  ForwardBatch batch;
-  batch.num_seqs = 1;
-  batch.max_blocks_per_seq = static_cast<int64_t>(blocks.size());
-  batch.block_tables = blocks;
-  for (int64_t pos = begin; pos < end; ++pos) {
-    batch.token_ids.push_back(tokens[pos]);
-    batch.positions.push_back(static_cast<int32_t>(pos));
-    batch.seq_idx.push_back(0);
-    batch.context_lens.push_back(static_cast<int32_t>(pos + 1));
-    batch.slot_mapping.push_back(static_cast<int64_t>(blocks[pos / block_size]) * block_size +
-                                 pos % block_size);
+  return absl::OkStatus();
+}
+
+absl::Status OfflineGenerator::Step(SequenceKv& seq, absl::Span<const int32_t> tokens,
+                                    std::vector<int32_t> logit_offsets,
+                                    std::vector<float>& logits) {
+  std::vector<KvBlockCopy> copies;
+  ASSIGN_OR_RETURN(bool reserved, kv_.Reserve(seq, tokens, copies));
+  if (!reserved) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "KV cache full: ", seq.num_tokens() + static_cast<int64_t>(tokens.size()),
+        " tokens need ", kv_.BlocksNeeded(seq, static_cast<int64_t>(tokens.size())),
+        " more blocks, ", kv_.pool().num_free_blocks(), " of ", kv_.pool().num_blocks(),
+        " are free; raise --kv-bytes"));
   }
-  batch.logit_token_idx = logit_offsets;
-  return model_->Forward(batch, storage_->layer_views(), logits);
+  RETURN_IF_ERROR(CopyBlocks(*model_->backend(), storage_->layer_views(), copies));
+  const StepSequence step{&seq, tokens, std::move(logit_offsets)};
+  BuildForwardBatch({&step, 1}, storage_->block_size(), model_->config().num_layers,
+                    model_->plan().num_kv_heads, batch_);
+  RETURN_IF_ERROR(model_->Forward(batch_, storage_->layer_views(), logits, &column_sums_));
+  const StepColumnSums sums = ColumnSumsOf(batch_, {&step, 1}, 0, column_sums_);
+  kv_.Commit(seq, &sums);
+  return absl::OkStatus();
 }
 
 absl::StatusOr<OfflineResult> OfflineGenerator::Generate(const OfflineRequest& request,
@@ -72,32 +93,36 @@ absl::StatusOr<OfflineResult> OfflineGenerator::Generate(const OfflineRequest& r
   RETURN_IF_ERROR(ValidateSamplingParams(request.sampling));
   const ModelConfig& config = model_->config();
   const int64_t prompt_len = static_cast<int64_t>(request.prompt_ids.size());
-  if (request.max_new_tokens < 1 || prompt_len + request.max_new_tokens > config.context_tokens) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "max_tokens=", request.max_new_tokens, " with a ", prompt_len,
-        "-token prompt must be >= 1 and fit the trained context of ", config.context_tokens,
-        " tokens; lower max_tokens"));
+  if (request.max_new_tokens < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("max_tokens=", request.max_new_tokens, " must be at least 1"));
   }
+  RETURN_IF_ERROR(ValidateLength(prompt_len + request.max_new_tokens, request.kv_policy,
+                                 absl::StrCat("a ", prompt_len, "-token prompt with max_tokens=",
+                                              request.max_new_tokens)));
+  std::unique_ptr<SequenceKv> seq = kv_.Begin(request.kv_policy, request.tenant, request.prompt_ids,
+                                              prompt_len + request.max_new_tokens);
+  SequenceReleaser releaser(kv_, *seq);
   std::vector<int32_t> tokens = request.prompt_ids;
-  std::vector<int32_t> blocks;
-  BlockReleaser releaser(pool_, blocks);
   OfflineResult result;
+  result.reused_prefix_tokens = seq->reused_prefix_tokens();
   std::vector<float> logits;
-  const int64_t chunk = std::max<int64_t>(1, request.prefill_chunk_tokens);
+  const int64_t chunk =
+      std::clamp<int64_t>(request.prefill_chunk_tokens, 1, kv_.MaxStepTokens(*seq));
   int64_t start_ns = env_->NowNanos();
-  for (int64_t begin = 0; begin < prompt_len; begin += chunk) {
+  for (int64_t begin = seq->num_tokens(); begin < prompt_len; begin += chunk) {
     const int64_t end = std::min(prompt_len, begin + chunk);
-    const std::vector<int32_t> wanted =
-        end == prompt_len ? std::vector<int32_t>{static_cast<int32_t>(end - begin - 1)}
-                          : std::vector<int32_t>{};
-    RETURN_IF_ERROR(Step(tokens, begin, end, wanted, blocks, logits));
+    std::vector<int32_t> wanted;
+    if (end == prompt_len) wanted.push_back(static_cast<int32_t>(end - begin - 1));
+    RETURN_IF_ERROR(Step(*seq, absl::MakeConstSpan(tokens).subspan(begin, end - begin),
+                         std::move(wanted), logits));
   }
   result.prefill_ns = env_->NowNanos() - start_ns;
   start_ns = env_->NowNanos();
   for (int64_t i = 0; i < request.max_new_tokens; ++i) {
     if (i > 0) {
-      const int64_t pos = static_cast<int64_t>(tokens.size()) - 1;
-      RETURN_IF_ERROR(Step(tokens, pos, pos + 1, {0}, blocks, logits));
+      RETURN_IF_ERROR(Step(*seq, absl::MakeConstSpan(tokens).subspan(tokens.size() - 1, 1), {0},
+                           logits));
     }
     const SampledToken sampled =
         SampleToken(absl::MakeConstSpan(logits).subspan(0, config.vocab_size), request.sampling,
@@ -115,38 +140,60 @@ absl::StatusOr<OfflineResult> OfflineGenerator::Generate(const OfflineRequest& r
     }
   }
   result.decode_ns = env_->NowNanos() - start_ns;
+  result.kv_usage = kv_.Usage(*seq);
+  result.evicted_tokens = seq->evicted_tokens();
   return result;
 }
 
 absl::StatusOr<std::vector<double>> OfflineGenerator::ScoreTokens(
-    const std::vector<int32_t>& tokens, int64_t chunk_tokens) {
-  ASSIGN_OR_RETURN(std::vector<TokenScore> scores, ScoreTokensWithTop(tokens, chunk_tokens, 0));
+    const std::vector<int32_t>& tokens, int64_t chunk_tokens, const KvPolicy& policy) {
+  ASSIGN_OR_RETURN(std::vector<TokenScore> scores,
+                   ScoreTokensWithTop(tokens, chunk_tokens, 0, policy));
   std::vector<double> logprobs;
   logprobs.reserve(scores.size());
   for (const TokenScore& score : scores) logprobs.push_back(score.logprob);
   return logprobs;
 }
 
-absl::StatusOr<std::vector<OfflineGenerator::TokenScore>> OfflineGenerator::ScoreTokensWithTop(
-    const std::vector<int32_t>& tokens, int64_t chunk_tokens, int num_top) {
+absl::StatusOr<double> OfflineGenerator::ScoreLastToken(const std::vector<int32_t>& tokens,
+                                                        int64_t chunk_tokens) {
   RETURN_IF_ERROR(ValidatePrompt(tokens));
   const int64_t n = static_cast<int64_t>(tokens.size());
-  if (n > model_->config().context_tokens) {
-    return absl::InvalidArgumentError(absl::StrCat("window of ", n,
-                                                   " tokens exceeds the trained context of ",
-                                                   model_->config().context_tokens));
-  }
-  const int64_t vocab = model_->config().vocab_size;
-  std::vector<int32_t> blocks;
-  BlockReleaser releaser(pool_, blocks);
-  std::vector<TokenScore> scores;
+  if (n < 2) return absl::InvalidArgumentError("scoring the last token needs at least 2 tokens");
+  RETURN_IF_ERROR(ValidateLength(n, KvPolicy::Full(), absl::StrCat("a window of ", n, " tokens")));
+  std::unique_ptr<SequenceKv> seq = kv_.Begin(KvPolicy::Full(), "", {}, n);
+  SequenceReleaser releaser(kv_, *seq);
   std::vector<float> logits;
   const int64_t chunk = std::max<int64_t>(1, chunk_tokens);
   for (int64_t begin = 0; begin < n - 1; begin += chunk) {
     const int64_t end = std::min(n - 1, begin + chunk);
-    std::vector<int32_t> wanted(end - begin);
-    for (int64_t i = 0; i < end - begin; ++i) wanted[i] = static_cast<int32_t>(i);
-    RETURN_IF_ERROR(Step(tokens, begin, end, wanted, blocks, logits));
+    std::vector<int32_t> wanted;
+    if (end == n - 1) wanted.push_back(static_cast<int32_t>(end - begin - 1));
+    RETURN_IF_ERROR(Step(*seq, absl::MakeConstSpan(tokens).subspan(begin, end - begin),
+                         std::move(wanted), logits));
+  }
+  const absl::Span<const float> row =
+      absl::MakeConstSpan(logits).subspan(0, model_->config().vocab_size);
+  return row[tokens.back()] - LogSumExp(row);
+}
+
+absl::StatusOr<std::vector<OfflineGenerator::TokenScore>> OfflineGenerator::ScoreTokensWithTop(
+    const std::vector<int32_t>& tokens, int64_t chunk_tokens, int num_top,
+    const KvPolicy& policy) {
+  RETURN_IF_ERROR(ValidatePrompt(tokens));
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  RETURN_IF_ERROR(ValidateLength(n, policy, absl::StrCat("a window of ", n, " tokens")));
+  const int64_t vocab = model_->config().vocab_size;
+  // No prefix reuse: every position's logits are wanted.
+  std::unique_ptr<SequenceKv> seq = kv_.Begin(policy, "", {}, n);
+  SequenceReleaser releaser(kv_, *seq);
+  std::vector<TokenScore> scores;
+  std::vector<float> logits;
+  const int64_t chunk = std::clamp<int64_t>(chunk_tokens, 1, kv_.MaxStepTokens(*seq));
+  for (int64_t begin = 0; begin < n - 1; begin += chunk) {
+    const int64_t end = std::min(n - 1, begin + chunk);
+    RETURN_IF_ERROR(Step(*seq, absl::MakeConstSpan(tokens).subspan(begin, end - begin),
+                         AllOffsets(end - begin), logits));
     for (int64_t i = 0; i < end - begin; ++i) {
       const absl::Span<const float> row = absl::MakeConstSpan(logits).subspan(i * vocab, vocab);
       const double log_total = LogSumExp(row);
