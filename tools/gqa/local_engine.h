@@ -53,6 +53,7 @@ class LocalEngine {
   // nullopt (with the reason) when the file's chat template is not recognised.
   const absl::StatusOr<ChatTemplate>& chat_template() const { return chat_template_; }
   OfflineGenerator& generator() { return *generator_; }
+  KvCacheStorage& storage() { return *storage_; }
   const KvPolicy& kv_policy() const { return kv_policy_; }
   DType kv_dtype() const { return storage_->dtype(); }
   int num_threads() const { return num_threads_; }

@@ -1,0 +1,155 @@
+// gqa-worker: one worker (a single rank on the CPU backend) serving
+// gqa.v1.Worker on a TCP port, with the standard health service (optionally on
+// its own plaintext port for Kubernetes probes) and server reflection.
+//   gqa-worker --model M --port P [--health-port H] [--threads N]
+//              [--kv-dtype D] [--kv-bytes B] [--kv-policy P] [--max-running N]
+// A worker that cannot load its model exits 1 with the reason; bad flags exit 2.
+// SIGTERM or SIGINT drains (running sequences finish) and stops.
+#include <csignal>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "core/status.h"
+#include "tools/gqa/command_line.h"
+#include "tools/gqa/local_engine.h"
+#include "worker/service/engine_loop.h"
+#include "worker/service/worker_service.h"
+
+namespace gqa {
+namespace {
+
+constexpr FlagSpec kWorkerFlags[] = {{"port"}, {"health-port"}, {"backend"}, {"max-running"},
+                                     {"max-waiting"}, {"listen"}};
+
+constexpr char kUsage[] = R"(usage: gqa-worker [flags]
+
+Serves gqa.v1.Worker for one model on the CPU backend.
+  --port P          gRPC port (0: pick a free one; the chosen port is printed)
+  --listen A        address to bind; default 0.0.0.0
+  --health-port H   also serve grpc.health.v1 alone on this plaintext port
+  --backend cpu     the only backend of this build's worker binary
+  --max-running N   sequences in the running batch; default 64
+  --max-waiting N   queued requests before RESOURCE_EXHAUSTED; default 1024
+)";
+
+int Fail(const absl::Status& status, int code) {
+  std::cerr << "gqa-worker: " << status.message() << "\n";
+  return code;
+}
+
+int Run(int argc, char** argv) {
+  std::vector<FlagSpec> specs(std::begin(kLocalEngineFlags), std::end(kLocalEngineFlags));
+  specs.insert(specs.end(), std::begin(kWorkerFlags), std::end(kWorkerFlags));
+  absl::StatusOr<CommandLine> flags =
+      CommandLine::Parse(absl::MakeConstSpan(argv + 1, argv + argc), specs);
+  if (!flags.ok()) return Fail(flags.status(), 2);
+  if (flags->Has("help")) {
+    std::cout << kUsage << kLocalEngineUsage;
+    return 0;
+  }
+  if (!flags->Value("port")) return Fail(absl::InvalidArgumentError("--port is required"), 2);
+  int64_t port = 0;
+  if (*flags->Value("port") != "0") {
+    absl::StatusOr<int64_t> parsed = ParsePositiveInt("--port", *flags->Value("port"));
+    if (!parsed.ok() || *parsed > 65535) {
+      return Fail(absl::InvalidArgumentError("--port must be in [0, 65535]"), 2);
+    }
+    port = *parsed;
+  }
+  std::optional<int64_t> health_port;
+  if (auto v = flags->Value("health-port")) {
+    absl::StatusOr<int64_t> parsed = ParsePositiveInt("--health-port", *v);
+    if (!parsed.ok() || *parsed > 65535) {
+      return Fail(absl::InvalidArgumentError("--health-port must be in [1, 65535]"), 2);
+    }
+    health_port = *parsed;
+  }
+  if (auto backend = flags->Value("backend"); backend && *backend != "cpu") {
+    return Fail(absl::InvalidArgumentError(absl::StrCat(
+                    "--backend ", *backend, ": this build's worker serves the cpu backend")),
+                2);
+  }
+  SchedulerOptions options;
+  for (auto [flag, target] : {std::pair{"max-running", &options.max_running},
+                              std::pair{"max-waiting", &options.max_waiting}}) {
+    if (auto v = flags->Value(flag)) {
+      absl::StatusOr<int64_t> parsed = ParsePositiveInt(absl::StrCat("--", flag), *v);
+      if (!parsed.ok()) return Fail(parsed.status(), 2);
+      *target = *parsed;
+    }
+  }
+  absl::StatusOr<std::unique_ptr<LocalEngine>> engine = LocalEngine::Load(*flags);
+  if (!engine.ok()) {
+    const bool bad_flag = engine.status().code() == absl::StatusCode::kInvalidArgument &&
+                          absl::StartsWith(engine.status().message(), "--");
+    return Fail(Annotate(engine.status(), "cannot load the model"), bad_flag ? 2 : 1);
+  }
+  KvCacheStorage& storage = (*engine)->storage();
+  EngineLoop loop(&(*engine)->model(), &storage, Env::Default(), options);
+  WorkerInfo info;
+  info.model_name = flags->Value("model").value_or(DefaultModelPath());
+  info.model_fingerprint = (*engine)->model().fingerprint();
+  info.kv_dtype = storage.dtype();
+  info.block_size = storage.block_size();
+  info.num_kv_blocks = storage.num_blocks();
+  info.kv_capacity_bytes = storage.num_blocks() * storage.bytes_per_block();
+  if ((*engine)->tokenizer().eos_id() >= 0) info.eos_ids.push_back((*engine)->tokenizer().eos_id());
+  info.instance_id = absl::StrCat("worker-", getpid());
+  WorkerService service(&loop, info);
+
+  // SIGTERM/SIGINT are taken by sigwait below, not by a handler.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int chosen_port = 0;
+  const std::string listen = flags->Value("listen").value_or("0.0.0.0");
+  builder.AddListeningPort(absl::StrCat(listen, ":", port), grpc::InsecureServerCredentials(),
+                           &chosen_port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || chosen_port == 0) {
+    return Fail(absl::UnavailableError(absl::StrCat("cannot listen on ", listen, ":", port)), 1);
+  }
+  std::unique_ptr<grpc::Server> health_server;
+  if (health_port.has_value()) {
+    grpc::ServerBuilder health_builder;
+    health_builder.AddListeningPort(absl::StrCat(listen, ":", *health_port),
+                                    grpc::InsecureServerCredentials());
+    health_server = health_builder.BuildAndStart();
+    if (health_server == nullptr) {
+      return Fail(absl::UnavailableError(
+                      absl::StrCat("cannot listen on the health port ", *health_port)),
+                  1);
+    }
+  }
+  std::cout << "gqa-worker listening on " << listen << ":" << chosen_port << " ("
+            << info.num_kv_blocks << " KV blocks of " << storage.block_size() << " tokens, "
+            << DTypeName(info.kv_dtype) << ")" << std::endl;
+  int signal = 0;
+  sigwait(&signals, &signal);
+  std::cerr << "gqa-worker: signal " << signal << ", draining\n";
+  server->GetHealthCheckService()->SetServingStatus(false);
+  loop.Drain(absl::Seconds(30));
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (health_server) health_server->Shutdown();
+  return 0;
+}
+
+}  // namespace
+}  // namespace gqa
+
+int main(int argc, char** argv) { return gqa::Run(argc, argv); }

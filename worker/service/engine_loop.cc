@@ -1,0 +1,137 @@
+#include "worker/service/engine_loop.h"
+
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+
+namespace gqa {
+
+// Wraps a caller's sink to forget the request id once it finishes.
+class EngineLoop::FinishTracker : public SequenceSink {
+ public:
+  FinishTracker(EngineLoop* loop, std::string id, std::shared_ptr<SequenceSink> inner)
+      : loop_(loop), id_(std::move(id)), inner_(std::move(inner)) {}
+  void OnToken(const SequenceUpdate& update) override { inner_->OnToken(update); }
+  void OnFinish(const SequenceSummary& summary) override {
+    loop_->Forget(id_);
+    inner_->OnFinish(summary);
+  }
+
+ private:
+  EngineLoop* loop_;
+  std::string id_;
+  std::shared_ptr<SequenceSink> inner_;
+};
+
+EngineLoop::EngineLoop(Model* model, KvCacheStorage* storage, Env* env,
+                       const SchedulerOptions& options)
+    : config_(model->config()),
+      max_waiting_(options.max_waiting),
+      scheduler_(model, storage, env, options) {
+  stats_ = scheduler_.stats();
+  thread_ = std::thread([this] { Run(); });
+}
+
+EngineLoop::~EngineLoop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+absl::Status EngineLoop::Submit(std::unique_ptr<EngineRequest> request,
+                                std::shared_ptr<SequenceSink> sink) {
+  absl::MutexLock lock(&mu_);
+  if (draining_ || stopping_) {
+    return absl::UnavailableError("the worker is draining; send the request to another worker");
+  }
+  if (stats_.waiting + static_cast<int64_t>(inbox_.size()) >= max_waiting_) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the worker's queue is full (", max_waiting_, " waiting requests); retry later"));
+  }
+  if (!live_ids_.insert(request->id).second) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("request_id '", request->id, "' is already live on this worker"));
+  }
+  auto tracker = std::make_shared<FinishTracker>(this, request->id, std::move(sink));
+  inbox_.emplace_back(std::move(request), std::move(tracker));
+  return absl::OkStatus();
+}
+
+absl::Status EngineLoop::Cancel(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  if (!live_ids_.contains(id)) {
+    return absl::NotFoundError(absl::StrCat("no live sequence has request_id '", id, "'"));
+  }
+  cancels_.push_back(id);
+  return absl::OkStatus();
+}
+
+void EngineLoop::Forget(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  live_ids_.erase(id);
+}
+
+int64_t EngineLoop::Drain(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  draining_ = true;
+  auto drained = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return live_ids_.empty(); };
+  mu_.AwaitWithTimeout(absl::Condition(&drained), timeout);
+  return static_cast<int64_t>(live_ids_.size());
+}
+
+SchedulerStats EngineLoop::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+void EngineLoop::Run() {
+  while (true) {
+    decltype(inbox_) inbox;
+    std::vector<std::string> cancels;
+    const bool idle = scheduler_.idle();  // only this thread changes the scheduler
+    {
+      absl::MutexLock lock(&mu_);
+      // Sleep while there is nothing to do.
+      auto has_work = [this, idle]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !inbox_.empty() || !cancels_.empty() || !idle;
+      };
+      mu_.Await(absl::Condition(&has_work));
+      if (stopping_) break;
+      inbox.swap(inbox_);
+      cancels.swap(cancels_);
+    }
+    for (auto& [request, sink] : inbox) {
+      const std::string id = request->id;
+      absl::Status added = scheduler_.Add(std::move(request), sink);
+      if (!added.ok()) {
+        SequenceSummary summary;
+        summary.finish = EngineFinish::kError;
+        summary.error = added;
+        sink->OnFinish(summary);
+      }
+    }
+    for (const std::string& id : cancels) scheduler_.Cancel(id);
+    scheduler_.Step();
+    absl::MutexLock lock(&mu_);
+    stats_ = scheduler_.stats();
+  }
+  // Stopping: whatever is still live ends as cancelled (sinks are called
+  // without the lock: they call Forget).
+  decltype(inbox_) queued;
+  std::vector<std::string> live;
+  {
+    absl::MutexLock lock(&mu_);
+    queued.swap(inbox_);
+    live.assign(live_ids_.begin(), live_ids_.end());
+  }
+  for (auto& [request, sink] : queued) {
+    SequenceSummary summary;
+    summary.finish = EngineFinish::kCancelled;
+    sink->OnFinish(summary);
+  }
+  for (const std::string& id : live) scheduler_.Cancel(id);
+}
+
+}  // namespace gqa

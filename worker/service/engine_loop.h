@@ -1,0 +1,64 @@
+// EngineLoop: the worker's engine thread. Owns the Scheduler and runs its
+// steps; other threads (gRPC reactors) hand it requests and cancellations
+// through a mutex-guarded inbox and read a stats snapshot, never touching
+// the scheduler themselves (STYLE.md "Threading"). Sinks are called on the
+// engine thread and must not block. Thread-safe.
+#ifndef GQA_WORKER_SERVICE_ENGINE_LOOP_H_
+#define GQA_WORKER_SERVICE_ENGINE_LOOP_H_
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "worker/scheduler/scheduler.h"
+
+namespace gqa {
+
+class EngineLoop {
+ public:
+  // Starts the engine thread. `model`, `storage` and `env` must outlive it.
+  EngineLoop(Model* model, KvCacheStorage* storage, Env* env, const SchedulerOptions& options);
+  // Cancels what is still live and joins the thread.
+  ~EngineLoop();
+  EngineLoop(const EngineLoop&) = delete;
+  EngineLoop& operator=(const EngineLoop&) = delete;
+
+  // Queues a validated request. RESOURCE_EXHAUSTED when the queue is full,
+  // ALREADY_EXISTS for a live id, UNAVAILABLE once draining.
+  absl::Status Submit(std::unique_ptr<EngineRequest> request, std::shared_ptr<SequenceSink> sink);
+  // Cancels a live request; NOT_FOUND when no live request has the id.
+  absl::Status Cancel(const std::string& id);
+  // Refuses new requests from now on and waits until every live one has
+  // finished or `timeout` passed; the number still live at the end.
+  int64_t Drain(absl::Duration timeout);
+
+  SchedulerStats stats() const;
+  const ModelConfig& config() const { return config_; }
+
+ private:
+  class FinishTracker;
+  void Run();
+  void Forget(const std::string& id);
+
+  const ModelConfig config_;
+  const int64_t max_waiting_;
+  mutable absl::Mutex mu_;
+  std::vector<std::pair<std::unique_ptr<EngineRequest>, std::shared_ptr<SequenceSink>>> inbox_
+      ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> cancels_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> live_ids_ ABSL_GUARDED_BY(mu_);
+  SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  Scheduler scheduler_;  // engine thread only
+  std::thread thread_;
+};
+
+}  // namespace gqa
+
+#endif  // GQA_WORKER_SERVICE_ENGINE_LOOP_H_

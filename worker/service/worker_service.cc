@@ -1,0 +1,352 @@
+#include "worker/service/worker_service.h"
+
+#include <algorithm>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "core/grpc/status_convert.h"
+#include "core/status.h"
+
+namespace gqa {
+namespace {
+
+constexpr int32_t kMaxPriority = 100;
+constexpr int64_t kDefaultSinkTokens = 4;
+
+absl::StatusOr<KvPolicy> PolicyFromProto(const v1::KvPolicy& proto) {
+  switch (proto.policy_case()) {
+    case v1::KvPolicy::POLICY_NOT_SET:
+    case v1::KvPolicy::kFull:
+      return KvPolicy::Full();
+    case v1::KvPolicy::kStreaming: {
+      const int64_t sinks =
+          proto.streaming().has_sink_tokens() ? proto.streaming().sink_tokens() : kDefaultSinkTokens;
+      if (sinks < 1 || proto.streaming().window_tokens() < 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "kv_policy.streaming needs sink_tokens >= 1 and window_tokens >= 1, got ", sinks, " and ",
+            proto.streaming().window_tokens()));
+      }
+      return KvPolicy::Streaming(sinks, proto.streaming().window_tokens());
+    }
+    case v1::KvPolicy::kH2O:
+      if (proto.h2o().heavy_tokens() < 1 || proto.h2o().recent_tokens() < 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "kv_policy.h2o needs heavy_tokens >= 1 and recent_tokens >= 1, got ",
+            proto.h2o().heavy_tokens(), " and ", proto.h2o().recent_tokens()));
+      }
+      return KvPolicy::H2o(proto.h2o().heavy_tokens(), proto.h2o().recent_tokens());
+    case v1::KvPolicy::kWindow:
+      if (proto.window().window_tokens() < 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "kv_policy.window needs window_tokens >= 1, got ", proto.window().window_tokens()));
+      }
+      return KvPolicy::Window(proto.window().window_tokens());
+  }
+  return absl::InvalidArgumentError("kv_policy: unknown policy");
+}
+
+std::optional<DType> DTypeFromProto(v1::KvDtype dtype) {
+  switch (dtype) {
+    case v1::KV_DTYPE_F32: return DType::kF32;
+    case v1::KV_DTYPE_F16: return DType::kF16;
+    case v1::KV_DTYPE_BF16: return DType::kBF16;
+    case v1::KV_DTYPE_FP8_E4M3: return DType::kFp8E4M3;
+    case v1::KV_DTYPE_FP8_E5M2: return DType::kFp8E5M2;
+    default: return std::nullopt;
+  }
+}
+
+v1::KvDtype DTypeToProto(DType dtype) {
+  switch (dtype) {
+    case DType::kF32: return v1::KV_DTYPE_F32;
+    case DType::kF16: return v1::KV_DTYPE_F16;
+    case DType::kBF16: return v1::KV_DTYPE_BF16;
+    case DType::kFp8E4M3: return v1::KV_DTYPE_FP8_E4M3;
+    case DType::kFp8E5M2: return v1::KV_DTYPE_FP8_E5M2;
+    default: return v1::KV_DTYPE_UNSPECIFIED;
+  }
+}
+
+v1::FinishReason FinishToProto(EngineFinish finish) {
+  switch (finish) {
+    case EngineFinish::kLength: return v1::FINISH_REASON_LENGTH;
+    case EngineFinish::kStopToken: return v1::FINISH_REASON_STOP_TOKEN;
+    case EngineFinish::kEos: return v1::FINISH_REASON_EOS;
+    case EngineFinish::kCancelled: return v1::FINISH_REASON_CANCELLED;
+    case EngineFinish::kDeadline: return v1::FINISH_REASON_DEADLINE;
+    case EngineFinish::kError: break;
+  }
+  return v1::FINISH_REASON_UNSPECIFIED;
+}
+
+// The server side of one Submit stream. The engine thread feeds it through
+// the sink; gRPC threads drive the writes. At most one write is in flight;
+// tokens that arrive meanwhile are coalesced into the next message.
+class SubmitStream final : public grpc::ServerWriteReactor<v1::SubmitResponse> {
+ public:
+  class Sink final : public SequenceSink {
+   public:
+    Sink(SubmitStream* stream, bool logprobs, int64_t resumed)
+        : stream_(stream), logprobs_(logprobs), resumed_(resumed) {}
+    void OnToken(const SequenceUpdate& update) override { stream_->AddToken(update, logprobs_); }
+    void OnFinish(const SequenceSummary& summary) override { stream_->End(summary, resumed_); }
+
+   private:
+    SubmitStream* stream_;  // alive until Finish: only End() calls it
+    const bool logprobs_;
+    const int64_t resumed_;
+  };
+
+  SubmitStream(EngineLoop* loop, std::string id) : loop_(loop), id_(std::move(id)) {}
+
+  // Ends the call at once (a request refused before it reached the engine).
+  void Refuse(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
+
+  void AddToken(const SequenceUpdate& update, bool logprobs) {
+    absl::MutexLock lock(&mu_);
+    pending_.add_token_ids(update.token.token_id);
+    if (logprobs) {
+      v1::TokenLogprob* logprob = pending_.add_logprobs();
+      logprob->set_logprob(update.token.logprob);
+      for (const auto& [id, value] : update.token.top_logprobs) {
+        v1::TopLogprob* top = logprob->add_top_logprobs();
+        top->set_token_id(id);
+        top->set_logprob(value);
+      }
+    }
+    has_pending_ = true;
+    PumpLocked();
+  }
+
+  void End(const SequenceSummary& summary, int64_t resumed) {
+    absl::MutexLock lock(&mu_);
+    if (client_cancelled_) {
+      final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call");
+    } else if (summary.finish == EngineFinish::kError) {
+      final_status_ = ToGrpcStatus(summary.error.ok() ? absl::InternalError("engine failure")
+                                                      : summary.error);
+    } else {
+      pending_.set_finish_reason(FinishToProto(summary.finish));
+      v1::Usage* usage = pending_.mutable_usage();
+      usage->set_num_prompt_tokens(summary.prompt_tokens);
+      usage->set_num_cached_tokens(summary.cached_tokens);
+      usage->set_num_generated_tokens(summary.generated_tokens - resumed);
+      usage->set_num_evicted_tokens(summary.evicted_tokens);
+      usage->set_peak_kv_bytes(summary.peak_kv_bytes);
+      usage->set_num_preemptions(summary.preemptions);
+      pending_.set_queue_ns(summary.queue_ns);
+      has_pending_ = true;
+      final_status_ = grpc::Status::OK;
+    }
+    PumpLocked();
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    write_in_flight_ = false;
+    if (!ok) client_cancelled_ = true;  // the stream is broken: stop writing
+    PumpLocked();
+  }
+
+  void OnCancel() override {
+    {
+      absl::MutexLock lock(&mu_);
+      client_cancelled_ = true;
+    }
+    loop_->Cancel(id_).IgnoreError();  // already finished: nothing to free
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // Starts the next write, or finishes once everything was written.
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (write_in_flight_ || finished_) return;
+    if (has_pending_ && !client_cancelled_) {
+      in_flight_.Swap(&pending_);
+      pending_.Clear();
+      has_pending_ = false;
+      write_in_flight_ = true;
+      StartWrite(&in_flight_);
+      return;
+    }
+    if (final_status_.has_value()) {
+      finished_ = true;
+      Finish(*final_status_);
+    }
+  }
+
+  EngineLoop* loop_;
+  const std::string id_;
+  absl::Mutex mu_;
+  v1::SubmitResponse pending_ ABSL_GUARDED_BY(mu_);
+  v1::SubmitResponse in_flight_;  // owned by the write in flight
+  bool has_pending_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool client_cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  std::optional<grpc::Status> final_status_ ABSL_GUARDED_BY(mu_);
+};
+
+grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, const absl::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(ToGrpcStatus(status));
+  return reactor;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<EngineRequest>> EngineRequestFromProto(
+    const v1::SubmitRequest& proto, const ModelConfig& config, const WorkerInfo& info) {
+  if (proto.request_id().empty()) return absl::InvalidArgumentError("request_id is empty");
+  if (proto.tenant().empty()) return absl::InvalidArgumentError("tenant is empty");
+  if (proto.kv_dtype() != v1::KV_DTYPE_UNSPECIFIED) {
+    const std::optional<DType> dtype = DTypeFromProto(proto.kv_dtype());
+    if (!dtype.has_value() || *dtype != info.kv_dtype) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "kv_dtype ", v1::KvDtype_Name(proto.kv_dtype()), " is not served by this worker, which stores ",
+          DTypeName(info.kv_dtype), "; send the request to a worker of that dtype"));
+    }
+  }
+  if (proto.priority() < -kMaxPriority || proto.priority() > kMaxPriority) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("priority = ", proto.priority(), " must be in [-100, 100]"));
+  }
+  if (proto.top_logprobs() != 0 && !proto.logprobs()) {
+    return absl::InvalidArgumentError("top_logprobs needs logprobs = true");
+  }
+  auto request = std::make_unique<EngineRequest>();
+  request->id = proto.request_id();
+  request->tenant = proto.tenant();
+  request->prompt_ids.assign(proto.prompt_token_ids().begin(), proto.prompt_token_ids().end());
+  request->output_ids.assign(proto.output_token_ids().begin(), proto.output_token_ids().end());
+  request->stop_ids.assign(proto.stop_token_ids().begin(), proto.stop_token_ids().end());
+  if (!proto.ignore_eos()) request->eos_ids = info.eos_ids;
+  request->max_new_tokens = proto.max_new_tokens();
+  request->num_top_logprobs = proto.top_logprobs();
+  request->priority = proto.priority();
+  ASSIGN_OR_RETURN(request->kv_policy, PolicyFromProto(proto.kv_policy()));
+  const v1::SamplingParams& s = proto.sampling();
+  SamplingParams& sampling = request->sampling;
+  sampling.temperature = s.has_temperature() ? s.temperature() : 1.0f;
+  sampling.top_k = s.top_k();
+  sampling.top_p = s.has_top_p() ? s.top_p() : 1.0f;
+  sampling.min_p = s.min_p();
+  sampling.repetition_penalty = s.has_repetition_penalty() ? s.repetition_penalty() : 1.0f;
+  sampling.frequency_penalty = s.frequency_penalty();
+  sampling.presence_penalty = s.presence_penalty();
+  sampling.seed = s.seed();
+  if (sampling.temperature > 0 && !s.has_seed()) {
+    return absl::InvalidArgumentError(
+        "sampling.seed is required when temperature > 0 (so a resumed sequence draws the same)");
+  }
+  if (!request->output_ids.empty()) {
+    const int32_t last = request->output_ids.back();
+    if (std::count(request->stop_ids.begin(), request->stop_ids.end(), last) > 0 ||
+        std::count(request->eos_ids.begin(), request->eos_ids.end(), last) > 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "output_token_ids already end the sequence (its last token ", last,
+          " is a stop or end-of-sequence token)"));
+    }
+  }
+  RETURN_IF_ERROR(ValidateEngineRequest(*request, config));
+  return request;
+}
+
+grpc::ServerWriteReactor<v1::SubmitResponse>* WorkerService::Submit(
+    grpc::CallbackServerContext* context, const v1::SubmitRequest* proto) {
+  auto* stream = new SubmitStream(loop_, proto->request_id());
+  absl::StatusOr<std::unique_ptr<EngineRequest>> request =
+      EngineRequestFromProto(*proto, loop_->config(), info_);
+  if (!request.ok()) {
+    stream->Refuse(request.status());
+    return stream;
+  }
+  if (proto->has_deadline_ms()) {
+    (*request)->deadline_ns = Env::Default()->NowNanos() + proto->deadline_ms() * 1000000;
+  }
+  auto sink = std::make_shared<SubmitStream::Sink>(
+      stream, proto->logprobs(), static_cast<int64_t>(proto->output_token_ids_size()));
+  if (absl::Status queued = loop_->Submit(*std::move(request), std::move(sink)); !queued.ok()) {
+    stream->Refuse(queued);
+  }
+  return stream;
+}
+
+grpc::ServerUnaryReactor* WorkerService::Cancel(grpc::CallbackServerContext* context,
+                                                const v1::CancelRequest* request,
+                                                v1::CancelResponse* response) {
+  if (request->request_id().empty()) {
+    return Reply(context, absl::InvalidArgumentError("request_id is empty"));
+  }
+  return Reply(context, loop_->Cancel(request->request_id()));
+}
+
+grpc::ServerUnaryReactor* WorkerService::Info(grpc::CallbackServerContext* context,
+                                              const v1::InfoRequest* request,
+                                              v1::InfoResponse* response) {
+  const ModelConfig& config = loop_->config();
+  response->set_model_name(info_.model_name);
+  response->set_model_fingerprint(info_.model_fingerprint);
+  v1::ModelShape* shape = response->mutable_shape();
+  shape->set_num_layers(static_cast<int32_t>(config.num_layers));
+  shape->set_num_query_heads(static_cast<int32_t>(config.num_query_heads));
+  shape->set_num_kv_heads(static_cast<int32_t>(config.num_kv_heads));
+  shape->set_head_dim(static_cast<int32_t>(config.head_dim));
+  shape->set_hidden_size(static_cast<int32_t>(config.hidden_size));
+  shape->set_vocab_size(static_cast<int32_t>(config.vocab_size));
+  shape->set_trained_context_tokens(config.context_tokens);
+  response->set_kv_dtype(DTypeToProto(info_.kv_dtype));
+  for (v1::KvPolicyKind kind : {v1::KV_POLICY_KIND_FULL, v1::KV_POLICY_KIND_STREAMING,
+                                v1::KV_POLICY_KIND_H2O, v1::KV_POLICY_KIND_WINDOW}) {
+    response->add_kv_policy_kinds(kind);
+  }
+  response->mutable_default_kv_policy()->mutable_full();
+  response->set_block_size(static_cast<int32_t>(info_.block_size));
+  response->set_num_kv_blocks(info_.num_kv_blocks);
+  response->set_kv_capacity_bytes(info_.kv_capacity_bytes);
+  response->set_tp_size(1);
+  response->set_backend(v1::BACKEND_CPU);
+  response->set_instance_id(info_.instance_id);
+  return Reply(context, absl::OkStatus());
+}
+
+grpc::ServerUnaryReactor* WorkerService::Load(grpc::CallbackServerContext* context,
+                                              const v1::LoadRequest* request,
+                                              v1::LoadResponse* response) {
+  const SchedulerStats stats = loop_->stats();
+  response->set_num_running_sequences(stats.running);
+  response->set_num_waiting_sequences(stats.waiting);
+  response->set_num_preempted_sequences(stats.preemptions_total);
+  response->set_num_kv_blocks_used(stats.kv_blocks_used);
+  response->set_num_kv_blocks_free(stats.kv_blocks_free);
+  response->set_num_outstanding_tokens(stats.outstanding_tokens);
+  return Reply(context, absl::OkStatus());
+}
+
+WorkerService::~WorkerService() {
+  absl::MutexLock lock(&mu_);
+  for (std::thread& waiter : drain_waiters_) waiter.join();
+}
+
+grpc::ServerUnaryReactor* WorkerService::Drain(grpc::CallbackServerContext* context,
+                                               const v1::DrainRequest* request,
+                                               v1::DrainResponse* response) {
+  // Reactors never block: a waiter thread answers once the sequences finished
+  // or the timeout passed.
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const absl::Duration timeout =
+      absl::Milliseconds(request->has_timeout_ms() ? request->timeout_ms() : 30000);
+  absl::MutexLock lock(&mu_);
+  drain_waiters_.emplace_back([this, reactor, response, timeout] {
+    const int64_t before = loop_->stats().finished_total;
+    const int64_t left = loop_->Drain(timeout);
+    response->set_num_finished_sequences(loop_->stats().finished_total - before);
+    response->set_num_handed_back_sequences(left);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+}  // namespace gqa

@@ -1,0 +1,221 @@
+// The gqa.v1.Worker service over real gRPC on a loopback port, on a tiny
+// random model: concurrent streams, cancellation, preemption, bad input.
+#include "worker/service/worker_service.h"
+
+#include <thread>
+
+#include <grpcpp/create_channel.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "worker/engine/offline_generator.h"
+#include "worker/engine/testing/tiny_engine.h"
+
+namespace gqa {
+namespace {
+
+// A worker over a tiny GQA model with 4-token blocks; `kv_blocks` > 0 limits the pool.
+class WorkerServer {
+ public:
+  explicit WorkerServer(int64_t kv_blocks = 0) {
+    TinyEngineOptions options{.seed = 3};
+    if (kv_blocks > 0) {
+      auto plan = ShardPlan::Make(TinyConfig(4, 2), 1, 0);
+      options.kv_budget_bytes =
+          kv_blocks * *KvCacheStorage::BytesPerBlock(TinyConfig(4, 2), *plan, DType::kF32, 4);
+    }
+    engine_ = MakeTinyEngine(options);
+    loop_ = std::make_unique<EngineLoop>(engine_.model.get(), engine_.storage.get(),
+                                         Env::Default(), SchedulerOptions{.max_running = 32});
+    WorkerInfo info;
+    info.model_name = "tiny";
+    info.kv_dtype = DType::kF32;
+    info.block_size = 4;
+    info.num_kv_blocks = engine_.storage->num_blocks();
+    service_ = std::make_unique<WorkerService>(loop_.get(), info);
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(service_.get());
+    server_ = builder.BuildAndStart();
+    address_ = absl::StrCat("127.0.0.1:", port);
+  }
+  ~WorkerServer() {
+    server_->Shutdown();
+    loop_.reset();
+  }
+  std::unique_ptr<v1::Worker::Stub> Stub() const {
+    return v1::Worker::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  }
+  TinyEngine& engine() { return engine_; }
+
+ private:
+  TinyEngine engine_;
+  std::unique_ptr<EngineLoop> loop_;
+  std::unique_ptr<WorkerService> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string address_;
+};
+
+std::vector<int32_t> Prompt(int seed, int length) {
+  std::vector<int32_t> ids(length);
+  uint32_t state = 77 + seed;
+  for (int32_t& id : ids) {
+    state = state * 1664525u + 1013904223u;
+    id = static_cast<int32_t>((state >> 12) % 97);
+  }
+  return ids;
+}
+
+v1::SubmitRequest Greedy(const std::string& id, const std::vector<int32_t>& prompt, int64_t max_new) {
+  v1::SubmitRequest request;
+  request.set_request_id(id);
+  request.set_tenant("t");
+  for (int32_t token : prompt) request.add_prompt_token_ids(token);
+  request.set_max_new_tokens(max_new);
+  request.mutable_sampling()->set_temperature(0.0f);
+  return request;
+}
+
+struct StreamResult {
+  grpc::Status status;
+  std::vector<int32_t> tokens;
+  v1::SubmitResponse last;
+  int messages = 0;
+};
+
+StreamResult RunStream(v1::Worker::Stub& stub, const v1::SubmitRequest& request) {
+  grpc::ClientContext context;
+  std::unique_ptr<grpc::ClientReader<v1::SubmitResponse>> reader = stub.Submit(&context, request);
+  StreamResult result;
+  v1::SubmitResponse response;
+  while (reader->Read(&response)) {
+    result.tokens.insert(result.tokens.end(), response.token_ids().begin(), response.token_ids().end());
+    result.last = response;
+    ++result.messages;
+  }
+  result.status = reader->Finish();
+  return result;
+}
+
+std::vector<int32_t> Alone(TinyEngine& engine, const std::vector<int32_t>& prompt, int64_t max_new) {
+  OfflineGenerator generator(engine.model.get(), engine.storage.get(), Env::Default());
+  OfflineRequest request;
+  request.prompt_ids = prompt;
+  request.max_new_tokens = max_new;
+  request.sampling.temperature = 0.0f;
+  return generator.Generate(request, nullptr)->output_ids;
+}
+
+void ExpectConcurrentStreamsMatchAlone(WorkerServer& server, int count, bool expect_preemption) {
+  std::vector<std::vector<int32_t>> expected;
+  for (int i = 0; i < count; ++i) expected.push_back(Alone(server.engine(), Prompt(i, 5 + i % 6), 12));
+  std::vector<StreamResult> results(count);
+  std::vector<std::thread> clients;
+  for (int i = 0; i < count; ++i) {
+    clients.emplace_back([&, i] {
+      auto stub = server.Stub();
+      results[i] = RunStream(*stub, Greedy(absl::StrCat("s", i), Prompt(i, 5 + i % 6), 12));
+    });
+  }
+  for (std::thread& client : clients) client.join();
+  int64_t preemptions = 0;
+  for (int i = 0; i < count; ++i) {
+    ASSERT_TRUE(results[i].status.ok()) << results[i].status.error_message();
+    EXPECT_EQ(results[i].tokens, expected[i]) << "stream " << i;
+    EXPECT_EQ(results[i].last.finish_reason(), v1::FINISH_REASON_LENGTH);
+    EXPECT_EQ(results[i].last.usage().num_generated_tokens(), 12);
+    EXPECT_GT(results[i].last.usage().peak_kv_bytes(), 0);
+    preemptions += results[i].last.usage().num_preemptions();
+  }
+  if (expect_preemption) {
+    EXPECT_GT(preemptions, 0);
+  }
+  v1::LoadResponse load;
+  grpc::ClientContext context;
+  ASSERT_TRUE(server.Stub()->Load(&context, v1::LoadRequest(), &load).ok());
+  EXPECT_EQ(load.num_running_sequences(), 0);
+  EXPECT_EQ(load.num_kv_blocks_used(), 0);
+}
+
+TEST(WorkerServiceTest, ConcurrentStreamsGiveTheTokensOfEachAlone) {
+  WorkerServer server;
+  ExpectConcurrentStreamsMatchAlone(server, 16, false);
+}
+
+TEST(WorkerServiceTest, TinyPoolPreemptsAndStillGivesIdenticalTokens) {
+  WorkerServer server(/*kv_blocks=*/10);
+  ExpectConcurrentStreamsMatchAlone(server, 8, true);
+}
+
+TEST(WorkerServiceTest, CancelEndsTheStreamAndFreesItsBlocks) {
+  WorkerServer server;
+  auto stub = server.Stub();
+  grpc::ClientContext context;
+  auto reader = stub->Submit(&context, Greedy("long", Prompt(1, 8), 240));
+  v1::SubmitResponse response;
+  ASSERT_TRUE(reader->Read(&response));  // running
+  v1::CancelRequest cancel;
+  cancel.set_request_id("long");
+  v1::CancelResponse cancelled;
+  grpc::ClientContext cancel_context;
+  ASSERT_TRUE(stub->Cancel(&cancel_context, cancel, &cancelled).ok());
+  v1::SubmitResponse last = response;
+  while (reader->Read(&response)) last = response;
+  EXPECT_TRUE(reader->Finish().ok());
+  EXPECT_EQ(last.finish_reason(), v1::FINISH_REASON_CANCELLED);
+  EXPECT_LT(last.usage().num_generated_tokens(), 240);
+  grpc::ClientContext again;
+  EXPECT_EQ(stub->Cancel(&again, cancel, &cancelled).error_code(), grpc::StatusCode::NOT_FOUND);
+  v1::LoadResponse load;
+  grpc::ClientContext load_context;
+  ASSERT_TRUE(stub->Load(&load_context, v1::LoadRequest(), &load).ok());
+  EXPECT_EQ(load.num_kv_blocks_used(), 0);
+}
+
+TEST(WorkerServiceTest, BadInputIsRefusedWithTheFieldAndTheWorkerKeepsServing) {
+  WorkerServer server;
+  auto stub = server.Stub();
+  auto expect_error = [&](v1::SubmitRequest request, grpc::StatusCode code, const std::string& text) {
+    StreamResult result = RunStream(*stub, request);
+    EXPECT_EQ(result.status.error_code(), code) << result.status.error_message();
+    EXPECT_NE(result.status.error_message().find(text), std::string::npos)
+        << result.status.error_message();
+  };
+  expect_error(Greedy("a", {}, 4), grpc::StatusCode::INVALID_ARGUMENT, "prompt_token_ids is empty");
+  expect_error(Greedy("b", {1, 500}, 4), grpc::StatusCode::INVALID_ARGUMENT, "prompt_token_ids[1]");
+  expect_error(Greedy("c", {1, 2}, 300), grpc::StatusCode::INVALID_ARGUMENT, "trained context");
+  v1::SubmitRequest sampled = Greedy("d", {1, 2}, 4);
+  sampled.mutable_sampling()->set_temperature(0.7f);
+  expect_error(sampled, grpc::StatusCode::INVALID_ARGUMENT, "sampling.seed is required");
+  v1::SubmitRequest fp8 = Greedy("e", {1, 2}, 4);
+  fp8.set_kv_dtype(v1::KV_DTYPE_FP8_E4M3);
+  expect_error(fp8, grpc::StatusCode::FAILED_PRECONDITION, "not served by this worker");
+  v1::SubmitRequest policy = Greedy("f", {1, 2}, 4);
+  policy.mutable_kv_policy()->mutable_h2o()->set_heavy_tokens(0);
+  expect_error(policy, grpc::StatusCode::INVALID_ARGUMENT, "kv_policy.h2o");
+  // Still serving, with a bounded policy too, past the trained context.
+  v1::SubmitRequest streaming = Greedy("g", Prompt(3, 6), 300);
+  streaming.mutable_kv_policy()->mutable_streaming()->set_window_tokens(16);
+  StreamResult ok = RunStream(*stub, streaming);
+  ASSERT_TRUE(ok.status.ok()) << ok.status.error_message();
+  EXPECT_EQ(ok.tokens.size(), 300u);
+  EXPECT_GT(ok.last.usage().num_evicted_tokens(), 0);
+}
+
+TEST(WorkerServiceTest, InfoDescribesTheModelAndCache) {
+  WorkerServer server;
+  v1::InfoResponse info;
+  grpc::ClientContext context;
+  ASSERT_TRUE(server.Stub()->Info(&context, v1::InfoRequest(), &info).ok());
+  EXPECT_EQ(info.model_name(), "tiny");
+  EXPECT_EQ(info.shape().num_kv_heads(), 2);
+  EXPECT_EQ(info.kv_dtype(), v1::KV_DTYPE_F32);
+  EXPECT_EQ(info.block_size(), 4);
+  EXPECT_EQ(info.kv_policy_kinds_size(), 4);
+}
+
+}  // namespace
+}  // namespace gqa
