@@ -6,3 +6,4 @@ find_package(absl CONFIG REQUIRED)
 find_package(GTest CONFIG REQUIRED)
 find_package(benchmark CONFIG REQUIRED)
 find_package(OpenSSL REQUIRED)    # SHA-256 for block identity
+find_package(prometheus-cpp CONFIG REQUIRED)  # the services' /metrics

@@ -1,7 +1,7 @@
 // gqa-worker: one worker (a single rank on the CPU backend) serving
 // gqa.v1.Worker on a TCP port, with the standard health service (optionally on
 // its own plaintext port for Kubernetes probes) and server reflection.
-//   gqa-worker --model M --port P [--health-port H] [--threads N]
+//   gqa-worker --model M --port P [--health-port H] [--metrics-port Q] [--threads N]
 //              [--kv-dtype D] [--kv-bytes B] [--kv-policy P] [--max-running N]
 // A worker that cannot load its model exits 1 with the reason; bad flags exit 2.
 // SIGTERM or SIGINT drains (running sequences finish) and stops.
@@ -16,18 +16,22 @@
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/match.h"
+#include "prometheus/exposer.h"
+#include "prometheus/registry.h"
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
 #include "worker/service/engine_loop.h"
+#include "worker/service/worker_metrics.h"
 #include "worker/service/worker_service.h"
 
 namespace gqa {
 namespace {
 
-constexpr FlagSpec kWorkerFlags[] = {{"port"}, {"health-port"}, {"backend"}, {"max-running"},
-                                     {"max-waiting"}, {"listen"}};
+constexpr FlagSpec kWorkerFlags[] = {{"port"},        {"health-port"}, {"metrics-port"},
+                                     {"backend"},     {"max-running"}, {"max-waiting"},
+                                     {"listen"}};
 
 constexpr char kUsage[] = R"(usage: gqa-worker [flags]
 
@@ -35,6 +39,7 @@ Serves gqa.v1.Worker for one model on the CPU backend.
   --port P          gRPC port (0: pick a free one; the chosen port is printed)
   --listen A        address to bind; default 0.0.0.0
   --health-port H   also serve grpc.health.v1 alone on this plaintext port
+  --metrics-port Q  serve Prometheus metrics (gqa_worker_*) on http://:Q/metrics
   --backend cpu     the only backend of this build's worker binary
   --max-running N   sequences in the running batch; default 64
   --max-waiting N   queued requests before RESOURCE_EXHAUSTED; default 1024
@@ -64,13 +69,17 @@ int Run(int argc, char** argv) {
     }
     port = *parsed;
   }
-  std::optional<int64_t> health_port;
-  if (auto v = flags->Value("health-port")) {
-    absl::StatusOr<int64_t> parsed = ParsePositiveInt("--health-port", *v);
-    if (!parsed.ok() || *parsed > 65535) {
-      return Fail(absl::InvalidArgumentError("--health-port must be in [1, 65535]"), 2);
+  std::optional<int64_t> health_port, metrics_port;
+  for (auto [flag, target] : {std::pair{"health-port", &health_port},
+                              std::pair{"metrics-port", &metrics_port}}) {
+    if (auto v = flags->Value(flag)) {
+      absl::StatusOr<int64_t> parsed = ParsePositiveInt(absl::StrCat("--", flag), *v);
+      if (!parsed.ok() || *parsed > 65535) {
+        return Fail(absl::InvalidArgumentError(absl::StrCat("--", flag, " must be in [1, 65535]")),
+                    2);
+      }
+      *target = *parsed;
     }
-    health_port = *parsed;
   }
   if (auto backend = flags->Value("backend"); backend && *backend != "cpu") {
     return Fail(absl::InvalidArgumentError(absl::StrCat(
@@ -93,7 +102,22 @@ int Run(int argc, char** argv) {
     return Fail(Annotate(engine.status(), "cannot load the model"), bad_flag ? 2 : 1);
   }
   KvCacheStorage& storage = (*engine)->storage();
-  EngineLoop loop(&(*engine)->model(), &storage, Env::Default(), options);
+  auto registry = std::make_shared<prometheus::Registry>();
+  WorkerMetrics metrics(*registry, static_cast<double>(storage.bytes_per_block()) /
+                                       static_cast<double>(storage.block_size()));
+  std::unique_ptr<prometheus::Exposer> exposer;
+  const std::string listen = flags->Value("listen").value_or("0.0.0.0");
+  if (metrics_port.has_value()) {
+    try {  // prometheus-cpp reports a busy port by throwing
+      exposer = std::make_unique<prometheus::Exposer>(absl::StrCat(listen, ":", *metrics_port));
+    } catch (const std::exception& e) {
+      return Fail(absl::UnavailableError(absl::StrCat("cannot serve metrics on port ",
+                                                      *metrics_port, ": ", e.what())),
+                  1);
+    }
+    exposer->RegisterCollectable(registry);
+  }
+  EngineLoop loop(&(*engine)->model(), &storage, Env::Default(), options, &metrics);
   WorkerInfo info;
   info.model_name = flags->Value("model").value_or(DefaultModelPath());
   info.model_fingerprint = (*engine)->model().fingerprint();
@@ -116,7 +140,6 @@ int Run(int argc, char** argv) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int chosen_port = 0;
-  const std::string listen = flags->Value("listen").value_or("0.0.0.0");
   builder.AddListeningPort(absl::StrCat(listen, ":", port), grpc::InsecureServerCredentials(),
                            &chosen_port);
   builder.RegisterService(&service);

@@ -6,13 +6,29 @@
 
 namespace gqa {
 
-// Wraps a caller's sink to forget the request id once it finishes.
-class EngineLoop::FinishTracker : public SequenceSink {
+// Wraps a caller's sink: times its tokens for the metrics and forgets the
+// request id once it finishes. Called on the engine thread only.
+class EngineLoop::SequenceTracker : public SequenceSink {
  public:
-  FinishTracker(EngineLoop* loop, std::string id, std::shared_ptr<SequenceSink> inner)
-      : loop_(loop), id_(std::move(id)), inner_(std::move(inner)) {}
-  void OnToken(const SequenceUpdate& update) override { inner_->OnToken(update); }
+  SequenceTracker(EngineLoop* loop, std::string id, std::shared_ptr<SequenceSink> inner)
+      : loop_(loop), id_(std::move(id)), inner_(std::move(inner)),
+        last_ns_(loop->env_->NowNanos()) {}
+  void OnToken(const SequenceUpdate& update) override {
+    const int64_t now = loop_->env_->NowNanos();
+    if (loop_->metrics_ != nullptr) {
+      const double seconds = (now - last_ns_) * 1e-9;
+      if (first_) {
+        loop_->metrics_->ObserveFirstToken(seconds);
+      } else {
+        loop_->metrics_->ObserveInterToken(seconds);
+      }
+    }
+    first_ = false;
+    last_ns_ = now;
+    inner_->OnToken(update);
+  }
   void OnFinish(const SequenceSummary& summary) override {
+    if (loop_->metrics_ != nullptr) loop_->metrics_->ObserveFinish(summary);
     loop_->Forget(id_);
     inner_->OnFinish(summary);
   }
@@ -21,14 +37,19 @@ class EngineLoop::FinishTracker : public SequenceSink {
   EngineLoop* loop_;
   std::string id_;
   std::shared_ptr<SequenceSink> inner_;
+  int64_t last_ns_;
+  bool first_ = true;
 };
 
 EngineLoop::EngineLoop(Model* model, KvCacheStorage* storage, Env* env,
-                       const SchedulerOptions& options)
+                       const SchedulerOptions& options, WorkerMetrics* metrics)
     : config_(model->config()),
+      env_(env),
+      metrics_(metrics),
       max_waiting_(options.max_waiting),
       scheduler_(model, storage, env, options) {
   stats_ = scheduler_.stats();
+  if (metrics_ != nullptr) metrics_->SetStats(stats_);
   thread_ = std::thread([this] { Run(); });
 }
 
@@ -54,7 +75,7 @@ absl::Status EngineLoop::Submit(std::unique_ptr<EngineRequest> request,
     return absl::AlreadyExistsError(
         absl::StrCat("request_id '", request->id, "' is already live on this worker"));
   }
-  auto tracker = std::make_shared<FinishTracker>(this, request->id, std::move(sink));
+  auto tracker = std::make_shared<SequenceTracker>(this, request->id, std::move(sink));
   inbox_.emplace_back(std::move(request), std::move(tracker));
   return absl::OkStatus();
 }
@@ -113,9 +134,14 @@ void EngineLoop::Run() {
       }
     }
     for (const std::string& id : cancels) scheduler_.Cancel(id);
-    scheduler_.Step();
+    const StepReport report = scheduler_.Step();
+    const SchedulerStats stats = scheduler_.stats();
+    if (metrics_ != nullptr) {
+      metrics_->ObserveStep(report);
+      metrics_->SetStats(stats);
+    }
     absl::MutexLock lock(&mu_);
-    stats_ = scheduler_.stats();
+    stats_ = stats;
   }
   // Stopping: whatever is still live ends as cancelled (sinks are called
   // without the lock: they call Forget).

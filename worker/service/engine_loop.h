@@ -2,7 +2,8 @@
 // steps; other threads (gRPC reactors) hand it requests and cancellations
 // through a mutex-guarded inbox and read a stats snapshot, never touching
 // the scheduler themselves (STYLE.md "Threading"). Sinks are called on the
-// engine thread and must not block. Thread-safe.
+// engine thread and must not block. Also feeds the worker's metrics.
+// Thread-safe.
 #ifndef GQA_WORKER_SERVICE_ENGINE_LOOP_H_
 #define GQA_WORKER_SERVICE_ENGINE_LOOP_H_
 
@@ -16,13 +17,16 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "worker/scheduler/scheduler.h"
+#include "worker/service/worker_metrics.h"
 
 namespace gqa {
 
 class EngineLoop {
  public:
-  // Starts the engine thread. `model`, `storage` and `env` must outlive it.
-  EngineLoop(Model* model, KvCacheStorage* storage, Env* env, const SchedulerOptions& options);
+  // Starts the engine thread. `model`, `storage`, `env` and `metrics` (may
+  // be null) must outlive it.
+  EngineLoop(Model* model, KvCacheStorage* storage, Env* env, const SchedulerOptions& options,
+             WorkerMetrics* metrics = nullptr);
   // Cancels what is still live and joins the thread.
   ~EngineLoop();
   EngineLoop(const EngineLoop&) = delete;
@@ -41,11 +45,13 @@ class EngineLoop {
   const ModelConfig& config() const { return config_; }
 
  private:
-  class FinishTracker;
+  class SequenceTracker;
   void Run();
   void Forget(const std::string& id);
 
   const ModelConfig config_;
+  Env* const env_;
+  WorkerMetrics* const metrics_;
   const int64_t max_waiting_;
   mutable absl::Mutex mu_;
   std::vector<std::pair<std::unique_ptr<EngineRequest>, std::shared_ptr<SequenceSink>>> inbox_

@@ -9,6 +9,7 @@
 #include <grpcpp/server_builder.h>
 
 #include "absl/strings/str_cat.h"
+#include "prometheus/text_serializer.h"
 #include "gtest/gtest.h"
 #include "worker/engine/offline_generator.h"
 #include "worker/engine/testing/tiny_engine.h"
@@ -27,8 +28,10 @@ class WorkerServer {
           kv_blocks * *KvCacheStorage::BytesPerBlock(TinyConfig(4, 2), *plan, DType::kF32, 4);
     }
     engine_ = MakeTinyEngine(options);
+    metrics_ = std::make_unique<WorkerMetrics>(registry_, 1.0);
     loop_ = std::make_unique<EngineLoop>(engine_.model.get(), engine_.storage.get(),
-                                         Env::Default(), SchedulerOptions{.max_running = 32});
+                                         Env::Default(), SchedulerOptions{.max_running = 32},
+                                         metrics_.get());
     WorkerInfo info;
     info.model_name = "tiny";
     info.kv_dtype = DType::kF32;
@@ -50,8 +53,14 @@ class WorkerServer {
     return v1::Worker::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
   }
   TinyEngine& engine() { return engine_; }
+  // The metrics in Prometheus' text format, as /metrics serves them.
+  std::string ScrapeMetrics() const {
+    return prometheus::TextSerializer().Serialize(registry_.Collect());
+  }
 
  private:
+  prometheus::Registry registry_;
+  std::unique_ptr<WorkerMetrics> metrics_;
   TinyEngine engine_;
   std::unique_ptr<EngineLoop> loop_;
   std::unique_ptr<WorkerService> service_;
@@ -143,6 +152,13 @@ void ExpectConcurrentStreamsMatchAlone(WorkerServer& server, int count, bool exp
 TEST(WorkerServiceTest, ConcurrentStreamsGiveTheTokensOfEachAlone) {
   WorkerServer server;
   ExpectConcurrentStreamsMatchAlone(server, 16, false);
+  const std::string metrics = server.ScrapeMetrics();
+  EXPECT_NE(metrics.find("gqa_worker_requests_total{outcome=\"length\"} 16"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("gqa_worker_time_to_first_token_seconds_count 16"), std::string::npos);
+  EXPECT_NE(metrics.find("gqa_worker_inter_token_latency_seconds_count 176"), std::string::npos);
+  EXPECT_NE(metrics.find("gqa_worker_kv_blocks_used 0"), std::string::npos);
+  EXPECT_NE(metrics.find("gqa_worker_step_seconds_count"), std::string::npos);
 }
 
 TEST(WorkerServiceTest, TinyPoolPreemptsAndStillGivesIdenticalTokens) {
