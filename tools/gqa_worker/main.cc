@@ -23,6 +23,7 @@
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
 #include "worker/service/engine_loop.h"
+#include "worker/service/fake_engine.h"
 #include "worker/service/worker_metrics.h"
 #include "worker/service/worker_service.h"
 
@@ -31,7 +32,8 @@ namespace {
 
 constexpr FlagSpec kWorkerFlags[] = {{"port"},        {"health-port"}, {"metrics-port"},
                                      {"backend"},     {"max-running"}, {"max-waiting"},
-                                     {"listen"}};
+                                     {"listen"},      {"fake-model", false},
+                                     {"fake-ttft-ms"}, {"fake-itl-ms"}};
 
 constexpr char kUsage[] = R"(usage: gqa-worker [flags]
 
@@ -43,7 +45,25 @@ Serves gqa.v1.Worker for one model on the CPU backend.
   --backend cpu     the only backend of this build's worker binary
   --max-running N   sequences in the running batch; default 64
   --max-waiting N   queued requests before RESOURCE_EXHAUSTED; default 1024
+  --fake-model      serve the same API with no model: the first token
+                    --fake-ttft-ms (default 50) after a request arrives, then one
+                    every --fake-itl-ms (default 20); for load-harness checks
 )";
+
+// The shape a --fake-model worker reports: a Llama-2-7B-sized vocabulary and
+// a long context, so the harness can send realistic token ids and lengths.
+ModelConfig FakeModelConfig() {
+  ModelConfig config;
+  config.num_layers = 1;
+  config.num_query_heads = 1;
+  config.num_kv_heads = 1;
+  config.head_dim = 64;
+  config.hidden_size = 64;
+  config.intermediate_size = 64;
+  config.vocab_size = 32000;
+  config.context_tokens = 131072;
+  return config;
+}
 
 int Fail(const absl::Status& status, int code) {
   std::cerr << "gqa-worker: " << status.message() << "\n";
@@ -95,16 +115,35 @@ int Run(int argc, char** argv) {
       *target = *parsed;
     }
   }
-  absl::StatusOr<std::unique_ptr<LocalEngine>> engine = LocalEngine::Load(*flags);
-  if (!engine.ok()) {
-    const bool bad_flag = engine.status().code() == absl::StatusCode::kInvalidArgument &&
-                          absl::StartsWith(engine.status().message(), "--");
-    return Fail(Annotate(engine.status(), "cannot load the model"), bad_flag ? 2 : 1);
+  const bool fake = flags->Has("fake-model");
+  FakeEngineOptions fake_options;
+  for (auto [flag, target] : {std::pair{"fake-ttft-ms", &fake_options.ttft},
+                              std::pair{"fake-itl-ms", &fake_options.itl}}) {
+    if (auto v = flags->Value(flag)) {
+      if (!fake) {
+        return Fail(absl::InvalidArgumentError(absl::StrCat("--", flag, " needs --fake-model")), 2);
+      }
+      absl::StatusOr<int64_t> parsed = ParsePositiveInt(absl::StrCat("--", flag), *v);
+      if (!parsed.ok()) return Fail(parsed.status(), 2);
+      *target = absl::Milliseconds(*parsed);
+    }
   }
-  KvCacheStorage& storage = (*engine)->storage();
+  std::unique_ptr<LocalEngine> local;
+  if (!fake) {
+    absl::StatusOr<std::unique_ptr<LocalEngine>> loaded = LocalEngine::Load(*flags);
+    if (!loaded.ok()) {
+      const bool bad_flag = loaded.status().code() == absl::StatusCode::kInvalidArgument &&
+                            absl::StartsWith(loaded.status().message(), "--");
+      return Fail(Annotate(loaded.status(), "cannot load the model"), bad_flag ? 2 : 1);
+    }
+    local = *std::move(loaded);
+  }
   auto registry = std::make_shared<prometheus::Registry>();
-  WorkerMetrics metrics(*registry, static_cast<double>(storage.bytes_per_block()) /
-                                       static_cast<double>(storage.block_size()));
+  const double kv_bytes_per_token =
+      fake ? 0.0
+           : static_cast<double>(local->storage().bytes_per_block()) /
+                 static_cast<double>(local->storage().block_size());
+  WorkerMetrics metrics(*registry, kv_bytes_per_token);
   std::unique_ptr<prometheus::Exposer> exposer;
   const std::string listen = flags->Value("listen").value_or("0.0.0.0");
   if (metrics_port.has_value()) {
@@ -117,17 +156,28 @@ int Run(int argc, char** argv) {
     }
     exposer->RegisterCollectable(registry);
   }
-  EngineLoop loop(&(*engine)->model(), &storage, Env::Default(), options, &metrics);
+  std::unique_ptr<SequenceEngine> engine;
   WorkerInfo info;
-  info.model_name = flags->Value("model").value_or(DefaultModelPath());
-  info.model_fingerprint = (*engine)->model().fingerprint();
-  info.kv_dtype = storage.dtype();
-  info.block_size = storage.block_size();
-  info.num_kv_blocks = storage.num_blocks();
-  info.kv_capacity_bytes = storage.num_blocks() * storage.bytes_per_block();
-  if ((*engine)->tokenizer().eos_id() >= 0) info.eos_ids.push_back((*engine)->tokenizer().eos_id());
   info.instance_id = absl::StrCat("worker-", getpid());
-  WorkerService service(&loop, info);
+  if (fake) {
+    fake_options.config = FakeModelConfig();
+    fake_options.max_waiting = options.max_waiting;
+    info.model_name = "fake";
+    info.model_fingerprint = "fake";
+    engine = std::make_unique<FakeEngine>(Env::Default(), fake_options);
+  } else {
+    KvCacheStorage& storage = local->storage();
+    info.model_name = flags->Value("model").value_or(DefaultModelPath());
+    info.model_fingerprint = local->model().fingerprint();
+    info.kv_dtype = storage.dtype();
+    info.block_size = storage.block_size();
+    info.num_kv_blocks = storage.num_blocks();
+    info.kv_capacity_bytes = storage.num_blocks() * storage.bytes_per_block();
+    if (local->tokenizer().eos_id() >= 0) info.eos_ids.push_back(local->tokenizer().eos_id());
+    engine = std::make_unique<EngineLoop>(&local->model(), &storage, Env::Default(), options,
+                                          &metrics);
+  }
+  WorkerService service(engine.get(), info);
 
   // SIGTERM/SIGINT are taken by sigwait below, not by a handler.
   sigset_t signals;
@@ -160,13 +210,15 @@ int Run(int argc, char** argv) {
     }
   }
   std::cout << "gqa-worker listening on " << listen << ":" << chosen_port << " ("
-            << info.num_kv_blocks << " KV blocks of " << storage.block_size() << " tokens, "
-            << DTypeName(info.kv_dtype) << ")" << std::endl;
+            << (fake ? "fake model" : absl::StrCat(info.num_kv_blocks, " KV blocks of ",
+                                                    info.block_size, " tokens, ",
+                                                    DTypeName(info.kv_dtype)))
+            << ")" << std::endl;
   int signal = 0;
   sigwait(&signals, &signal);
   std::cerr << "gqa-worker: signal " << signal << ", draining\n";
   server->GetHealthCheckService()->SetServingStatus(false);
-  loop.Drain(absl::Seconds(30));
+  engine->Drain(absl::Seconds(30));
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   if (health_server) health_server->Shutdown();
   return 0;

@@ -17,32 +17,28 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "worker/scheduler/scheduler.h"
+#include "worker/service/sequence_engine.h"
 #include "worker/service/worker_metrics.h"
 
 namespace gqa {
 
-class EngineLoop {
+class EngineLoop final : public SequenceEngine {
  public:
   // Starts the engine thread. `model`, `storage`, `env` and `metrics` (may
   // be null) must outlive it.
   EngineLoop(Model* model, KvCacheStorage* storage, Env* env, const SchedulerOptions& options,
              WorkerMetrics* metrics = nullptr);
   // Cancels what is still live and joins the thread.
-  ~EngineLoop();
+  ~EngineLoop() override;
   EngineLoop(const EngineLoop&) = delete;
   EngineLoop& operator=(const EngineLoop&) = delete;
 
-  // Queues a validated request. RESOURCE_EXHAUSTED when the queue is full,
-  // ALREADY_EXISTS for a live id, UNAVAILABLE once draining.
-  absl::Status Submit(std::unique_ptr<EngineRequest> request, std::shared_ptr<SequenceSink> sink);
-  // Cancels a live request; NOT_FOUND when no live request has the id.
-  absl::Status Cancel(const std::string& id);
-  // Refuses new requests from now on and waits until every live one has
-  // finished or `timeout` passed; the number still live at the end.
-  int64_t Drain(absl::Duration timeout);
-
-  SchedulerStats stats() const;
-  const ModelConfig& config() const { return config_; }
+  absl::Status Submit(std::unique_ptr<EngineRequest> request,
+                      std::shared_ptr<SequenceSink> sink) override;
+  absl::Status Cancel(const std::string& id) override;
+  int64_t Drain(absl::Duration timeout) override;
+  SchedulerStats stats() const override;
+  const ModelConfig& config() const override { return config_; }
 
  private:
   class SequenceTracker;

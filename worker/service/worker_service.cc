@@ -98,7 +98,7 @@ class SubmitStream final : public grpc::ServerWriteReactor<v1::SubmitResponse> {
     const int64_t resumed_;
   };
 
-  SubmitStream(EngineLoop* loop, std::string id) : loop_(loop), id_(std::move(id)) {}
+  SubmitStream(SequenceEngine* loop, std::string id) : loop_(loop), id_(std::move(id)) {}
 
   // Ends the call at once (a request refused before it reached the engine).
   void Refuse(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
@@ -177,7 +177,7 @@ class SubmitStream final : public grpc::ServerWriteReactor<v1::SubmitResponse> {
     }
   }
 
-  EngineLoop* loop_;
+  SequenceEngine* loop_;
   const std::string id_;
   absl::Mutex mu_;
   v1::SubmitResponse pending_ ABSL_GUARDED_BY(mu_);

@@ -1,6 +1,6 @@
 // WorkerService: the gqa.v1.Worker gRPC service of one worker (the callback
 // API; reactors never block). Submit validates the request, hands it to the
-// EngineLoop and streams the sequence's tokens back, coalescing deltas while
+// SequenceEngine and streams the sequence's tokens back, coalescing deltas while
 // a write is in flight so a slow reader never grows the buffer beyond the
 // sequence's own tokens. Cancel, Info, Load and Drain report and steer the
 // loop. WatchCacheEvents and ClearCache answer UNIMPLEMENTED until the router
@@ -14,7 +14,7 @@
 
 #include "absl/synchronization/mutex.h"
 #include "gqa/v1/worker.grpc.pb.h"
-#include "worker/service/engine_loop.h"
+#include "worker/service/sequence_engine.h"
 
 namespace gqa {
 
@@ -31,8 +31,8 @@ struct WorkerInfo {
 
 class WorkerService final : public v1::Worker::CallbackService {
  public:
-  // `loop` must outlive the service.
-  WorkerService(EngineLoop* loop, WorkerInfo info) : loop_(loop), info_(std::move(info)) {}
+  // `engine` (the engine loop, or the fake one) must outlive the service.
+  WorkerService(SequenceEngine* engine, WorkerInfo info) : loop_(engine), info_(std::move(info)) {}
   // Joins the threads that wait for drains.
   ~WorkerService() override;
 
@@ -52,7 +52,7 @@ class WorkerService final : public v1::Worker::CallbackService {
                                   v1::DrainResponse* response) override;
 
  private:
-  EngineLoop* loop_;
+  SequenceEngine* loop_;
   const WorkerInfo info_;
   absl::Mutex mu_;
   std::vector<std::thread> drain_waiters_ ABSL_GUARDED_BY(mu_);

@@ -13,6 +13,8 @@
 #include "gtest/gtest.h"
 #include "worker/engine/offline_generator.h"
 #include "worker/engine/testing/tiny_engine.h"
+#include "worker/service/engine_loop.h"
+#include "worker/service/fake_engine.h"
 
 namespace gqa {
 namespace {
@@ -219,6 +221,62 @@ TEST(WorkerServiceTest, BadInputIsRefusedWithTheFieldAndTheWorkerKeepsServing) {
   ASSERT_TRUE(ok.status.ok()) << ok.status.error_message();
   EXPECT_EQ(ok.tokens.size(), 300u);
   EXPECT_GT(ok.last.usage().num_evicted_tokens(), 0);
+}
+
+TEST(FakeWorkerTest, EmitsDeterministicTokensAtTheConfiguredDelays) {
+  FakeEngineOptions options;
+  options.ttft = absl::Milliseconds(80);
+  options.itl = absl::Milliseconds(15);
+  options.config = TinyConfig(4, 2);
+  FakeEngine fake(Env::Default(), options);
+  WorkerInfo info;
+  info.model_name = "fake";
+  WorkerService service(&fake, info);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  auto stub = v1::Worker::NewStub(
+      grpc::CreateChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+
+  const v1::SubmitRequest request = Greedy("f1", {5, 6, 7}, 10);
+  grpc::ClientContext context;
+  const absl::Time start = absl::Now();
+  auto reader = stub->Submit(&context, request);
+  v1::SubmitResponse response;
+  std::vector<int32_t> tokens;
+  std::vector<absl::Duration> arrivals;
+  v1::SubmitResponse last;
+  while (reader->Read(&response)) {
+    for (int32_t id : response.token_ids()) {
+      tokens.push_back(id);
+      arrivals.push_back(absl::Now() - start);
+    }
+    last = response;
+  }
+  ASSERT_TRUE(reader->Finish().ok());
+  ASSERT_EQ(tokens.size(), 10u);
+  EXPECT_EQ(last.finish_reason(), v1::FINISH_REASON_LENGTH);
+  EXPECT_GE(arrivals[0], absl::Milliseconds(80));
+  EXPECT_LT(arrivals[0], absl::Milliseconds(80 + 500));
+  // Ten tokens: ttft + 9 x itl, give or take scheduling noise.
+  EXPECT_GE(arrivals[9], absl::Milliseconds(80 + 9 * 15));
+  EngineRequest engine_request;
+  engine_request.prompt_ids = {5, 6, 7};
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(tokens[i], FakeEngine::FakeToken(engine_request, i, 97)) << i;
+  }
+  // The same API for bad input and cancellation.
+  StreamResult bad = RunStream(*stub, Greedy("f2", {}, 3));
+  EXPECT_EQ(bad.status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  grpc::ClientContext cancel_context;
+  v1::CancelRequest cancel;
+  cancel.set_request_id("nobody");
+  v1::CancelResponse cancelled;
+  EXPECT_EQ(stub->Cancel(&cancel_context, cancel, &cancelled).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  server->Shutdown();
 }
 
 TEST(WorkerServiceTest, InfoDescribesTheModelAndCache) {

@@ -1,0 +1,38 @@
+// SequenceEngine: what the Worker service needs from whatever generates
+// tokens: the real engine loop (engine_loop.h) or the fake one that emits
+// tokens at fixed delays with no model (fake_engine.h, for validating the
+// load harness). Implementations are thread-safe; sinks are called on the
+// implementation's own thread and must not block.
+#ifndef GQA_WORKER_SERVICE_SEQUENCE_ENGINE_H_
+#define GQA_WORKER_SERVICE_SEQUENCE_ENGINE_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "core/model_config.h"
+#include "worker/scheduler/engine_request.h"
+#include "worker/scheduler/scheduler.h"
+
+namespace gqa {
+
+class SequenceEngine {
+ public:
+  virtual ~SequenceEngine() = default;
+  // Queues a validated request. RESOURCE_EXHAUSTED when the queue is full,
+  // ALREADY_EXISTS for a live id, UNAVAILABLE once draining.
+  virtual absl::Status Submit(std::unique_ptr<EngineRequest> request,
+                              std::shared_ptr<SequenceSink> sink) = 0;
+  // Cancels a live request; NOT_FOUND when no live request has the id.
+  virtual absl::Status Cancel(const std::string& id) = 0;
+  // Refuses new requests from now on and waits until every live one has
+  // finished or `timeout` passed; the number still live at the end.
+  virtual int64_t Drain(absl::Duration timeout) = 0;
+  virtual SchedulerStats stats() const = 0;
+  virtual const ModelConfig& config() const = 0;
+};
+
+}  // namespace gqa
+
+#endif  // GQA_WORKER_SERVICE_SEQUENCE_ENGINE_H_
