@@ -172,7 +172,7 @@ bool Scheduler::PreemptFor(const Sequence& seq) {
   return false;
 }
 
-bool Scheduler::Admit(Sequence& seq, int64_t budget) {
+Scheduler::Admission Scheduler::Admit(Sequence& seq, int64_t budget) {
   const KvPolicy& policy = seq.request->kv_policy;
   const int64_t bs = kv_.options().block_size;
   const int64_t final_length =
@@ -190,22 +190,26 @@ bool Scheduler::Admit(Sequence& seq, int64_t budget) {
   const int64_t remaining = static_cast<int64_t>(seq.tokens.size()) - seq.kv->num_tokens();
   const int64_t count = std::min({remaining, budget, kv_.MaxStepTokens(*seq.kv)});
   std::vector<KvBlockCopy> copies;
+  if (footprint > kv_.pool().num_blocks()) {
+    Release(seq);
+    return Admission::kNever;
+  }
   if (kv_.pool().num_free_blocks() < footprint) {
     Release(seq);
-    return false;
+    return Admission::kNotNow;
   }
   absl::StatusOr<bool> reserved = kv_.Reserve(
       *seq.kv, absl::MakeConstSpan(seq.tokens).subspan(seq.kv->num_tokens(), count), copies);
   if (!reserved.ok() || !*reserved ||
       !CopyBlocks(*model_->backend(), storage_->layer_views(), copies).ok()) {
     Release(seq);
-    return false;
+    return Admission::kNotNow;
   }
   if (seq.first_admit_ns < 0) seq.first_admit_ns = env_->NowNanos();
   if (seq.cached_tokens < 0) seq.cached_tokens = seq.kv->reused_prefix_tokens();
   seq.step_begin = seq.kv->num_tokens();
   seq.step_count = count;
-  return true;
+  return Admission::kAdmitted;
 }
 
 StepReport Scheduler::Step() {
@@ -263,7 +267,19 @@ StepReport Scheduler::Step() {
   // Then new and preempted sequences, in order, while blocks and budget last.
   while (budget > 0 && !waiting_.empty() &&
          static_cast<int64_t>(running_.size()) < options_.max_running) {
-    if (!Admit(*waiting_.front(), budget)) break;
+    const Admission admission = Admit(*waiting_.front(), budget);
+    if (admission == Admission::kNever) {
+      SequencePtr seq = std::move(waiting_.front());
+      waiting_.pop_front();
+      const int64_t length = static_cast<int64_t>(seq->tokens.size());
+      Finish(std::move(seq), EngineFinish::kError,
+             absl::ResourceExhaustedError(absl::StrCat(
+                 "a sequence of ", length, " tokens needs more KV blocks than this worker's whole "
+                 "pool of ", kv_.pool().num_blocks(), "; shorten it, use a bounded kv_policy, or "
+                 "raise --kv-bytes")));
+      continue;
+    }
+    if (admission == Admission::kNotNow) break;
     budget -= waiting_.front()->step_count;
     running_.push_back(std::move(waiting_.front()));
     waiting_.pop_front();

@@ -86,8 +86,11 @@ class Scheduler {
   struct Sequence;
   using SequencePtr = std::unique_ptr<Sequence>;
 
+  enum class Admission { kAdmitted, kNotNow, kNever };
   void ExpireDeadlines();
-  bool Admit(Sequence& seq, int64_t budget);
+  // Begins `seq`'s KV and reserves its first chunk; kNever when its
+  // footprint exceeds the whole pool.
+  Admission Admit(Sequence& seq, int64_t budget);
   // Frees room for `seq` by preempting others; false when only `seq` itself
   // is left to preempt (it is then preempted by the caller).
   bool PreemptFor(const Sequence& seq);

@@ -185,6 +185,20 @@ TEST(SchedulerTest, FullQueueAndDuplicateIdsAreRefused) {
             absl::StatusCode::kResourceExhausted);
 }
 
+TEST(SchedulerTest, ASequenceLargerThanThePoolFailsInsteadOfWaitingForever) {
+  TinyEngine e = MakeEngine(/*kv_budget_blocks=*/4);  // 16 token slots
+  Scheduler scheduler(e.model.get(), e.storage.get(), Env::Default(), {});
+  auto big = std::make_shared<RecordingSink>();
+  auto small = std::make_shared<RecordingSink>();
+  ASSERT_TRUE(scheduler.Add(Request("big", Prompt(1, 40), 4), big).ok());
+  ASSERT_TRUE(scheduler.Add(Request("small", Prompt(2, 5), 4), small).ok());
+  RunToIdle(scheduler, 100);
+  EXPECT_EQ(big->summary_.finish, EngineFinish::kError);
+  EXPECT_EQ(big->summary_.error.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(small->summary_.finish, EngineFinish::kLength);  // not stuck behind it
+  EXPECT_EQ(small->tokens_.size(), 4u);
+}
+
 TEST(SchedulerTest, ResumedRequestContinuesExactly) {
   TinyEngine e = MakeEngine();
   const std::vector<int32_t> prompt = Prompt(9, 7);

@@ -204,7 +204,7 @@ absl::StatusOr<std::unique_ptr<EngineRequest>> EngineRequestFromProto(
   if (proto.kv_dtype() != v1::KV_DTYPE_UNSPECIFIED) {
     const std::optional<DType> dtype = DTypeFromProto(proto.kv_dtype());
     if (!dtype.has_value() || *dtype != info.kv_dtype) {
-      return absl::FailedPreconditionError(absl::StrCat(
+      return absl::InvalidArgumentError(absl::StrCat(
           "kv_dtype ", v1::KvDtype_Name(proto.kv_dtype()), " is not served by this worker, which stores ",
           DTypeName(info.kv_dtype), "; send the request to a worker of that dtype"));
     }

@@ -58,8 +58,8 @@ class WorkerService final : public v1::Worker::CallbackService {
   std::vector<std::thread> drain_waiters_ ABSL_GUARDED_BY(mu_);
 };
 
-// The engine request for a Submit, or INVALID_ARGUMENT / FAILED_PRECONDITION
-// as worker.proto documents (pure: tests call it directly).
+// The engine request for a Submit, or INVALID_ARGUMENT naming the field and
+// the limit, as worker.proto documents (pure: tests call it directly).
 absl::StatusOr<std::unique_ptr<EngineRequest>> EngineRequestFromProto(
     const v1::SubmitRequest& request, const ModelConfig& config, const WorkerInfo& info);
 

@@ -210,7 +210,7 @@ TEST(WorkerServiceTest, BadInputIsRefusedWithTheFieldAndTheWorkerKeepsServing) {
   expect_error(sampled, grpc::StatusCode::INVALID_ARGUMENT, "sampling.seed is required");
   v1::SubmitRequest fp8 = Greedy("e", {1, 2}, 4);
   fp8.set_kv_dtype(v1::KV_DTYPE_FP8_E4M3);
-  expect_error(fp8, grpc::StatusCode::FAILED_PRECONDITION, "not served by this worker");
+  expect_error(fp8, grpc::StatusCode::INVALID_ARGUMENT, "not served by this worker");
   v1::SubmitRequest policy = Greedy("f", {1, 2}, 4);
   policy.mutable_kv_policy()->mutable_h2o()->set_heavy_tokens(0);
   expect_error(policy, grpc::StatusCode::INVALID_ARGUMENT, "kv_policy.h2o");
