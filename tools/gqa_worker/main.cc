@@ -19,6 +19,7 @@
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 #include "absl/strings/str_cat.h"
+#include "core/grpc/keepalive.h"
 #include "core/status.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
@@ -193,6 +194,7 @@ int Run(int argc, char** argv) {
   builder.AddListeningPort(absl::StrCat(listen, ":", port), grpc::InsecureServerCredentials(),
                            &chosen_port);
   builder.RegisterService(&service);
+  ApplyServerKeepalive(builder);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || chosen_port == 0) {
     return Fail(absl::UnavailableError(absl::StrCat("cannot listen on ", listen, ":", port)), 1);
