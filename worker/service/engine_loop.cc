@@ -124,7 +124,6 @@ void EngineLoop::Run() {
       cancels.swap(cancels_);
     }
     for (auto& [request, sink] : inbox) {
-      const std::string id = request->id;
       absl::Status added = scheduler_.Add(std::move(request), sink);
       if (!added.ok()) {
         SequenceSummary summary;
