@@ -259,7 +259,7 @@ TEST(FakeWorkerTest, EmitsDeterministicTokensAtTheConfiguredDelays) {
   ASSERT_EQ(tokens.size(), 10u);
   EXPECT_EQ(last.finish_reason(), v1::FINISH_REASON_LENGTH);
   EXPECT_GE(arrivals[0], absl::Milliseconds(80));
-  EXPECT_LT(arrivals[0], absl::Milliseconds(80 + 500));
+  EXPECT_LT(arrivals[0], absl::Milliseconds(80 + 2000));  // generous: sanitizer builds, busy CI
   // Ten tokens: ttft + 9 x itl, give or take scheduling noise.
   EXPECT_GE(arrivals[9], absl::Milliseconds(80 + 9 * 15));
   EngineRequest engine_request;
