@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gqa/v1/worker.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "worker/service/testing/free_port.h"
 #include "tools/gqa/run_gqa_for_test.h"
 #include "worker/engine/convert/testing/random_llama.h"
 
@@ -27,22 +28,10 @@ namespace {
 
 using ::testing::HasSubstr;
 
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 TEST(WorkerBinaryTest, ServesAStreamAndDrainsOnSigterm) {
   const std::string model = absl::StrCat(testing::TempDir(), "/worker-", getpid(), ".gguf");
   ASSERT_TRUE(Env::Default()->WriteFileAtomically(model, RandomLlamaGguf({.seed = 8})).ok());
-  const int port = FreePort();
+  const int port = FreeLoopbackPortForTesting();
   const std::string port_text = std::to_string(port);
   std::vector<std::string> args = {GQA_WORKER_BINARY, "--model", model, "--port", port_text,
                                    "--listen", "127.0.0.1", "--threads", "1"};

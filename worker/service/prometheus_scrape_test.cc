@@ -19,6 +19,7 @@
 #include "absl/time/clock.h"
 #include "core/env.h"
 #include "gtest/gtest.h"
+#include "worker/service/testing/free_port.h"
 #include "nlohmann/json.hpp"
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
@@ -30,18 +31,6 @@ namespace gqa {
 namespace {
 
 constexpr char kPrometheus[] = "/usr/bin/prometheus";
-
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
 
 // A plain HTTP/1.0 GET on loopback; the body, or "" on any failure.
 std::string HttpGet(int port, const std::string& path) {
@@ -121,7 +110,7 @@ TEST(PrometheusScrapeTest, TheRealServerReadsTheWorkerSeries) {
                   "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: worker\n"
                   "    static_configs:\n      - targets: ['127.0.0.1:", metrics_port, "']\n"))
                   .ok());
-  const int prometheus_port = FreePort();
+  const int prometheus_port = FreeLoopbackPortForTesting();
   const pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
