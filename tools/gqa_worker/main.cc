@@ -72,6 +72,14 @@ int Fail(const absl::Status& status, int code) {
 }
 
 int Run(int argc, char** argv) {
+  // SIGTERM/SIGINT are taken by sigwait at the end, not by a handler. They
+  // are blocked before any thread starts, so every thread inherits the mask
+  // and none of them dies of the default action.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::vector<FlagSpec> specs(std::begin(kLocalEngineFlags), std::end(kLocalEngineFlags));
   specs.insert(specs.end(), std::begin(kWorkerFlags), std::end(kWorkerFlags));
   absl::StatusOr<CommandLine> flags =
@@ -179,13 +187,6 @@ int Run(int argc, char** argv) {
                                           &metrics);
   }
   WorkerService service(engine.get(), info);
-
-  // SIGTERM/SIGINT are taken by sigwait below, not by a handler.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
