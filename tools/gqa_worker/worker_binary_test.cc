@@ -41,8 +41,13 @@ TEST(WorkerBinaryTest, ServesAStreamAndDrainsOnSigterm) {
   pid_t pid = 0;
   ASSERT_EQ(posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ), 0);
 
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", port),
-                                     grpc::InsecureChannelCredentials());
+  // Retry the connection every 100 ms while the worker starts (gRPC's
+  // default backoff would wait seconds after the first refusal).
+  grpc::ChannelArguments retry_fast;
+  retry_fast.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+  retry_fast.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 100);
+  auto channel = grpc::CreateCustomChannel(absl::StrCat("127.0.0.1:", port),
+                                           grpc::InsecureChannelCredentials(), retry_fast);
   ASSERT_TRUE(channel->WaitForConnected(absl::ToChronoTime(absl::Now() + absl::Seconds(30))))
       << "gqa-worker did not start listening";
   auto stub = v1::Worker::NewStub(channel);
