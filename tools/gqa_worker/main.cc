@@ -222,7 +222,9 @@ int Run(int argc, char** argv) {
   std::cerr << "gqa-worker: signal " << signal << ", draining\n";
   server->GetHealthCheckService()->SetServingStatus(false);
   engine->Drain(absl::Seconds(30));
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  // Drain already waited for the sequences; what is left (watch streams,
+  // idle reactors) gets a second before it is cancelled.
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   if (health_server) health_server->Shutdown();
   return 0;
 }
