@@ -51,6 +51,7 @@ std::optional<std::vector<int32_t>> BlockPool::TryAllocate(int64_t count) {
     ref_counts_[id] = 1;
     if (block_ids_[id].has_value()) {  // its cached contents are about to be overwritten
       published_.erase(*block_ids_[id]);
+      if (record_events_) removed_log_.push_back(*block_ids_[id]);
       block_ids_[id].reset();
     }
     blocks.push_back(id);
@@ -77,6 +78,14 @@ void BlockPool::Publish(int32_t block_id, const BlockId& id) {
   if (block_ids_[block_id].has_value() || published_.contains(id)) return;
   published_.emplace(id, block_id);
   block_ids_[block_id] = id;
+  if (record_events_) stored_log_.push_back(id);
+}
+
+void BlockPool::TakeEvents(std::vector<BlockId>& removed, std::vector<BlockId>& stored) {
+  removed.swap(removed_log_);
+  stored.swap(stored_log_);
+  removed_log_.clear();
+  stored_log_.clear();
 }
 
 std::optional<int32_t> BlockPool::Find(const BlockId& id) const {

@@ -59,6 +59,16 @@ class BlockPool {
   std::vector<BlockId> PublishedIds() const;
   int64_t num_published_blocks() const { return static_cast<int64_t>(published_.size()); }
 
+  // Cache events (for the router's KV-aware routing): when recording, every
+  // id published and every published id dropped (its block reused) is
+  // logged until TakeEvents. Off by default, so a pool nobody watches logs
+  // nothing.
+  void set_record_events(bool record) { record_events_ = record; }
+  // Moves the logged ids out: removals first, then stores, which is their
+  // order within one scheduler step (blocks are allocated before new full
+  // blocks are published).
+  void TakeEvents(std::vector<BlockId>& removed, std::vector<BlockId>& stored);
+
  private:
   static constexpr int32_t kNone = -1;
   void PushFree(int32_t block_id);
@@ -71,6 +81,8 @@ class BlockPool {
   int64_t num_free_ = 0;
   std::vector<std::optional<BlockId>> block_ids_;  // [num_blocks]: published id
   absl::flat_hash_map<BlockId, int32_t> published_;
+  bool record_events_ = false;
+  std::vector<BlockId> removed_log_, stored_log_;
 };
 
 }  // namespace gqa

@@ -89,6 +89,24 @@ TEST(BlockPoolTest, AnIdIsPublishedOnce) {
   EXPECT_EQ(pool.PublishedIds().size(), 1u);
 }
 
+TEST(BlockPoolTest, RecordsStoredAndRemovedIdsOnlyWhenAsked) {
+  BlockPool pool(1);
+  auto a = *pool.TryAllocate(1);
+  pool.Publish(a[0], IdOf(1));
+  std::vector<BlockId> removed, stored;
+  pool.TakeEvents(removed, stored);
+  EXPECT_TRUE(stored.empty());  // not recording yet
+  pool.set_record_events(true);
+  pool.Free(a);
+  a = *pool.TryAllocate(1);  // reuses the published block: IdOf(1) leaves
+  pool.Publish(a[0], IdOf(2));
+  pool.TakeEvents(removed, stored);
+  EXPECT_EQ(removed, std::vector<BlockId>{IdOf(1)});
+  EXPECT_EQ(stored, std::vector<BlockId>{IdOf(2)});
+  pool.TakeEvents(removed, stored);
+  EXPECT_TRUE(removed.empty() && stored.empty());
+}
+
 TEST(BlockPoolDeathTest, DoubleFreeIsABug) {
   BlockPool pool(2);
   auto a = *pool.TryAllocate(1);

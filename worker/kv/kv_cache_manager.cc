@@ -21,6 +21,7 @@ int64_t SequenceKv::ScanLength(int64_t i) const {
 KvCacheManager::KvCacheManager(const KvCacheManagerOptions& options)
     : options_(options), pool_(options.num_blocks) {
   CHECK_GT(options.block_size, 0);
+  pool_.set_record_events(options.record_cache_events);
 }
 
 std::unique_ptr<SequenceKv> KvCacheManager::Begin(const KvPolicy& policy, absl::string_view tenant,

@@ -37,6 +37,7 @@ struct KvCacheManagerOptions {
   int64_t scale_bytes_per_token = 0;    // FP8 scales of one token, this rank
   std::string model_fingerprint;
   bool prefix_caching = true;
+  bool record_cache_events = false;  // BlockPool::set_record_events
 };
 
 // A block to copy before the step writes into it (copy-on-write of a shared block).
@@ -70,6 +71,10 @@ class KvCacheManager {
 
   const KvCacheManagerOptions& options() const { return options_; }
   const BlockPool& pool() const { return pool_; }
+  // Cache events since the last call (see BlockPool::TakeEvents).
+  void TakeCacheEvents(std::vector<BlockId>& removed, std::vector<BlockId>& stored) {
+    pool_.TakeEvents(removed, stored);
+  }
 
   // Starts a sequence whose tokens will begin with `prompt`. A full-policy
   // sequence takes the published blocks of its longest cached prefix (of

@@ -51,7 +51,11 @@ Scheduler::Scheduler(Model* model, KvCacheStorage* storage, Env* env,
       storage_(storage),
       env_(env),
       options_(options),
-      kv_(KvManagerOptionsFor(*model, *storage, options.prefix_caching)) {}
+      kv_([&] {
+        KvCacheManagerOptions kv = KvManagerOptionsFor(*model, *storage, options.prefix_caching);
+        kv.record_cache_events = options.record_cache_events;
+        return kv;
+      }()) {}
 
 Scheduler::~Scheduler() = default;
 

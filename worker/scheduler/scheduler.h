@@ -36,6 +36,7 @@ struct SchedulerOptions {
   int64_t max_running = 64;         // sequences in the running batch
   int64_t max_waiting = 1024;       // queued sequences before RESOURCE_EXHAUSTED
   bool prefix_caching = true;
+  bool record_cache_events = false;  // for TakeCacheEvents (a worker that is watched)
 };
 
 // Counters and gauges of the worker, for Load/Info and the metrics.
@@ -81,6 +82,11 @@ class Scheduler {
   bool idle() const { return running_.empty() && waiting_.empty(); }
   SchedulerStats stats() const;
   const KvCacheManager& kv() const { return kv_; }
+  // Prefix blocks that left and entered the cache since the last call
+  // (requires options.record_cache_events).
+  void TakeCacheEvents(std::vector<BlockId>& removed, std::vector<BlockId>& stored) {
+    kv_.TakeCacheEvents(removed, stored);
+  }
 
  private:
   struct Sequence;

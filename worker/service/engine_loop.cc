@@ -1,5 +1,6 @@
 #include "worker/service/engine_loop.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -41,13 +42,23 @@ class EngineLoop::SequenceTracker : public SequenceSink {
   bool first_ = true;
 };
 
+namespace {
+
+// The loop streams cache events to watchers, so its scheduler records them.
+SchedulerOptions WithCacheEvents(SchedulerOptions options) {
+  options.record_cache_events = true;
+  return options;
+}
+
+}  // namespace
+
 EngineLoop::EngineLoop(Model* model, KvCacheStorage* storage, Env* env,
                        const SchedulerOptions& options, WorkerMetrics* metrics)
     : config_(model->config()),
       env_(env),
       metrics_(metrics),
       max_waiting_(options.max_waiting),
-      scheduler_(model, storage, env, options) {
+      scheduler_(model, storage, env, WithCacheEvents(options)) {
   stats_ = scheduler_.stats();
   if (metrics_ != nullptr) metrics_->SetStats(stats_);
   thread_ = std::thread([this] { Run(); });
@@ -102,6 +113,41 @@ int64_t EngineLoop::Drain(absl::Duration timeout) {
   return static_cast<int64_t>(live_ids_.size());
 }
 
+void EngineLoop::Watch(std::shared_ptr<CacheWatcher> watcher) {
+  absl::MutexLock lock(&mu_);
+  new_watchers_.push_back(std::move(watcher));
+}
+
+void EngineLoop::PublishCacheEvents(std::vector<std::shared_ptr<CacheWatcher>> new_watchers) {
+  std::vector<BlockId> removed, stored;
+  scheduler_.TakeCacheEvents(removed, stored);
+  // Changes first, to the watchers that already had a snapshot...
+  for (auto [ids, is_stored] : {std::pair{&removed, false}, std::pair{&stored, true}}) {
+    if (ids->empty()) continue;
+    ++cache_sequence_;
+    for (auto& watcher : watchers_) {
+      if (watcher != nullptr && !watcher->OnChange(cache_sequence_, is_stored, *ids)) {
+        watcher.reset();
+      }
+    }
+  }
+  // ...then snapshots, which include them, for new and lagging watchers.
+  watchers_.insert(watchers_.end(), new_watchers.begin(), new_watchers.end());
+  std::vector<BlockId> snapshot;
+  bool have_snapshot = false;
+  for (size_t i = 0; i < watchers_.size(); ++i) {
+    auto& watcher = watchers_[i];
+    const bool is_new = i + new_watchers.size() >= watchers_.size();
+    if (watcher == nullptr || !(is_new || watcher->WantsSnapshot())) continue;
+    if (!have_snapshot) {
+      snapshot = scheduler_.kv().pool().PublishedIds();
+      have_snapshot = true;
+    }
+    if (!watcher->OnSnapshot(cache_sequence_, snapshot)) watcher.reset();
+  }
+  watchers_.erase(std::remove(watchers_.begin(), watchers_.end(), nullptr), watchers_.end());
+}
+
 SchedulerStats EngineLoop::stats() const {
   absl::MutexLock lock(&mu_);
   return stats_;
@@ -111,17 +157,20 @@ void EngineLoop::Run() {
   while (true) {
     decltype(inbox_) inbox;
     std::vector<std::string> cancels;
+    std::vector<std::shared_ptr<CacheWatcher>> new_watchers;
     const bool idle = scheduler_.idle();  // only this thread changes the scheduler
     {
       absl::MutexLock lock(&mu_);
       // Sleep while there is nothing to do.
       auto has_work = [this, idle]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !inbox_.empty() || !cancels_.empty() || !idle;
+        return stopping_ || !inbox_.empty() || !cancels_.empty() || !new_watchers_.empty() ||
+               !idle;
       };
       mu_.Await(absl::Condition(&has_work));
       if (stopping_) break;
       inbox.swap(inbox_);
       cancels.swap(cancels_);
+      new_watchers.swap(new_watchers_);
     }
     for (auto& [request, sink] : inbox) {
       absl::Status added = scheduler_.Add(std::move(request), sink);
@@ -134,6 +183,7 @@ void EngineLoop::Run() {
     }
     for (const std::string& id : cancels) scheduler_.Cancel(id);
     const StepReport report = scheduler_.Step();
+    PublishCacheEvents(std::move(new_watchers));
     const SchedulerStats stats = scheduler_.stats();
     if (metrics_ != nullptr) {
       metrics_->ObserveStep(report);

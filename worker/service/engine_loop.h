@@ -38,12 +38,15 @@ class EngineLoop final : public SequenceEngine {
   absl::Status Cancel(const std::string& id) override;
   int64_t Drain(absl::Duration timeout) override;
   SchedulerStats stats() const override;
+  void Watch(std::shared_ptr<CacheWatcher> watcher) override;
   const ModelConfig& config() const override { return config_; }
 
  private:
   class SequenceTracker;
   void Run();
   void Forget(const std::string& id);
+  // Engine thread: snapshots for new or lagging watchers, then this step's changes.
+  void PublishCacheEvents(std::vector<std::shared_ptr<CacheWatcher>> new_watchers);
 
   const ModelConfig config_;
   Env* const env_;
@@ -55,9 +58,12 @@ class EngineLoop final : public SequenceEngine {
   std::vector<std::string> cancels_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> live_ids_ ABSL_GUARDED_BY(mu_);
   SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::shared_ptr<CacheWatcher>> new_watchers_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   Scheduler scheduler_;  // engine thread only
+  std::vector<std::shared_ptr<CacheWatcher>> watchers_;  // engine thread only
+  uint64_t cache_sequence_ = 0;                           // engine thread only
   std::thread thread_;
 };
 

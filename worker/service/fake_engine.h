@@ -38,6 +38,8 @@ class FakeEngine final : public SequenceEngine {
   absl::Status Cancel(const std::string& id) override;
   int64_t Drain(absl::Duration timeout) override;
   SchedulerStats stats() const override;
+  // A fake worker caches nothing: one empty snapshot.
+  void Watch(std::shared_ptr<CacheWatcher> watcher) override { watcher->OnSnapshot(0, {}); }
   const ModelConfig& config() const override { return options_.config; }
 
   // The token a fake sequence emits at `output_idx`.

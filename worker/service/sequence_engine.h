@@ -8,14 +8,30 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "core/block_id.h"
 #include "core/model_config.h"
 #include "worker/scheduler/engine_request.h"
 #include "worker/scheduler/scheduler.h"
 
 namespace gqa {
+
+// Receives the changes to a worker's prefix cache, on the engine's thread;
+// must not block. Every method returns false once the watcher is gone (the
+// engine then drops it).
+class CacheWatcher {
+ public:
+  virtual ~CacheWatcher() = default;
+  // The whole set of cached prefix blocks as of change `sequence_number`.
+  virtual bool OnSnapshot(uint64_t sequence_number, const std::vector<BlockId>& ids) = 0;
+  // One change: `ids` left the cache (stored = false) or entered it.
+  virtual bool OnChange(uint64_t sequence_number, bool stored, const std::vector<BlockId>& ids) = 0;
+  // True when the watcher fell behind, dropped changes and needs a snapshot.
+  virtual bool WantsSnapshot() = 0;
+};
 
 class SequenceEngine {
  public:
@@ -30,6 +46,8 @@ class SequenceEngine {
   // finished or `timeout` passed; the number still live at the end.
   virtual int64_t Drain(absl::Duration timeout) = 0;
   virtual SchedulerStats stats() const = 0;
+  // Starts `watcher` with a snapshot, then every change.
+  virtual void Watch(std::shared_ptr<CacheWatcher> watcher) = 0;
   virtual const ModelConfig& config() const = 0;
 };
 

@@ -1,6 +1,7 @@
 #include "worker/service/worker_service.h"
 
 #include <algorithm>
+#include <deque>
 #include <optional>
 
 #include "absl/strings/str_cat.h"
@@ -189,6 +190,149 @@ class SubmitStream final : public grpc::ServerWriteReactor<v1::SubmitResponse> {
   std::optional<grpc::Status> final_status_ ABSL_GUARDED_BY(mu_);
 };
 
+// The server side of one WatchCacheEvents stream: a snapshot (in parts of at
+// most 65536 ids), then one message per change. Messages queue while a write
+// is in flight; a watcher more than kMaxQueuedIds behind drops its queue and
+// asks the engine for a fresh snapshot (the gap shows in sequence_number).
+class CacheEventStream final : public grpc::ServerWriteReactor<v1::CacheEvent> {
+ public:
+  static constexpr size_t kMaxIdsPerMessage = 65536;
+  static constexpr size_t kMaxQueuedIds = 1 << 20;
+
+  class Watcher final : public CacheWatcher {
+   public:
+    explicit Watcher(CacheEventStream* stream) : stream_(stream) {}
+    bool OnSnapshot(uint64_t sequence_number, const std::vector<BlockId>& ids) override {
+      absl::MutexLock lock(&mu_);
+      if (stream_ == nullptr) return false;
+      stream_->QueueSnapshot(sequence_number, ids);
+      return true;
+    }
+    bool OnChange(uint64_t sequence_number, bool stored, const std::vector<BlockId>& ids) override {
+      absl::MutexLock lock(&mu_);
+      if (stream_ == nullptr) return false;
+      stream_->QueueChange(sequence_number, stored, ids);
+      return true;
+    }
+    bool WantsSnapshot() override {
+      absl::MutexLock lock(&mu_);
+      return stream_ != nullptr && stream_->lagging();
+    }
+    // The stream is done: the engine drops this watcher at its next event.
+    void Detach() {
+      absl::MutexLock lock(&mu_);
+      stream_ = nullptr;
+    }
+
+   private:
+    absl::Mutex mu_;
+    CacheEventStream* stream_ ABSL_GUARDED_BY(mu_);
+  };
+
+  CacheEventStream() : watcher_(std::make_shared<Watcher>(this)) {}
+  std::shared_ptr<Watcher> watcher() const { return watcher_; }
+
+  void QueueSnapshot(uint64_t sequence_number, const std::vector<BlockId>& ids) {
+    absl::MutexLock lock(&mu_);
+    queue_.clear();
+    queued_ids_ = 0;
+    lagging_ = false;
+    size_t begin = 0;
+    do {
+      const size_t end = std::min(ids.size(), begin + kMaxIdsPerMessage);
+      v1::CacheEvent event;
+      event.set_sequence_number(sequence_number);
+      v1::CacheSnapshot* snapshot = event.mutable_snapshot();
+      for (size_t i = begin; i < end; ++i) {
+        snapshot->add_block_ids(ids[i].data(), ids[i].size());
+      }
+      snapshot->set_more_parts(end < ids.size());
+      queue_.push_back(std::move(event));
+      begin = end;
+    } while (begin < ids.size());
+    queued_ids_ += ids.size();
+    PumpLocked();
+  }
+
+  void QueueChange(uint64_t sequence_number, bool stored, const std::vector<BlockId>& ids) {
+    absl::MutexLock lock(&mu_);
+    if (lagging_) return;  // a snapshot is on its way
+    if (queued_ids_ + ids.size() > kMaxQueuedIds) {
+      queue_.clear();
+      queued_ids_ = 0;
+      lagging_ = true;
+      return;
+    }
+    for (size_t begin = 0; begin < ids.size(); begin += kMaxIdsPerMessage) {
+      v1::CacheEvent event;
+      event.set_sequence_number(sequence_number);
+      v1::BlockIds* block_ids = stored ? event.mutable_stored() : event.mutable_removed();
+      for (size_t i = begin; i < std::min(ids.size(), begin + kMaxIdsPerMessage); ++i) {
+        block_ids->add_block_ids(ids[i].data(), ids[i].size());
+      }
+      queue_.push_back(std::move(event));
+    }
+    queued_ids_ += ids.size();
+    PumpLocked();
+  }
+
+  bool lagging() {
+    absl::MutexLock lock(&mu_);
+    return lagging_;
+  }
+
+  void OnWriteDone(bool ok) override {
+    absl::MutexLock lock(&mu_);
+    write_in_flight_ = false;
+    if (!ok) broken_ = true;
+    if (broken_) {
+      if (!finished_) {
+        finished_ = true;
+        Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the watcher went away"));
+      }
+      return;
+    }
+    PumpLocked();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    broken_ = true;
+    if (!write_in_flight_ && !finished_) {
+      finished_ = true;
+      Finish(grpc::Status(grpc::StatusCode::CANCELLED, "the watcher cancelled"));
+    }
+  }
+
+  void OnDone() override {
+    watcher_->Detach();
+    delete this;
+  }
+
+ private:
+  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    if (write_in_flight_ || broken_ || finished_ || queue_.empty()) return;
+    in_flight_ = std::move(queue_.front());
+    queue_.pop_front();
+    const int ids = in_flight_.has_stored()    ? in_flight_.stored().block_ids_size()
+                    : in_flight_.has_removed() ? in_flight_.removed().block_ids_size()
+                                               : in_flight_.snapshot().block_ids_size();
+    queued_ids_ -= std::min<size_t>(queued_ids_, static_cast<size_t>(ids));
+    write_in_flight_ = true;
+    StartWrite(&in_flight_);
+  }
+
+  const std::shared_ptr<Watcher> watcher_;
+  absl::Mutex mu_;
+  std::deque<v1::CacheEvent> queue_ ABSL_GUARDED_BY(mu_);
+  size_t queued_ids_ ABSL_GUARDED_BY(mu_) = 0;
+  bool lagging_ ABSL_GUARDED_BY(mu_) = false;
+  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
+  bool broken_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  v1::CacheEvent in_flight_;  // owned by the write in flight
+};
+
 grpc::ServerUnaryReactor* Reply(grpc::CallbackServerContext* context, const absl::Status& status) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   reactor->Finish(ToGrpcStatus(status));
@@ -323,6 +467,13 @@ grpc::ServerUnaryReactor* WorkerService::Load(grpc::CallbackServerContext* conte
   response->set_num_kv_blocks_free(stats.kv_blocks_free);
   response->set_num_outstanding_tokens(stats.outstanding_tokens);
   return Reply(context, absl::OkStatus());
+}
+
+grpc::ServerWriteReactor<v1::CacheEvent>* WorkerService::WatchCacheEvents(
+    grpc::CallbackServerContext* context, const v1::WatchCacheEventsRequest* request) {
+  auto* stream = new CacheEventStream();
+  loop_->Watch(stream->watcher());
+  return stream;
 }
 
 WorkerService::~WorkerService() {

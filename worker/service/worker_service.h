@@ -3,8 +3,8 @@
 // SequenceEngine and streams the sequence's tokens back, coalescing deltas while
 // a write is in flight so a slow reader never grows the buffer beyond the
 // sequence's own tokens. Cancel, Info, Load and Drain report and steer the
-// loop. WatchCacheEvents and ClearCache answer UNIMPLEMENTED until the router
-// consumes them. Thread-safe.
+// loop; WatchCacheEvents streams the prefix cache's changes. ClearCache
+// answers UNIMPLEMENTED. Thread-safe.
 #ifndef GQA_WORKER_SERVICE_WORKER_SERVICE_H_
 #define GQA_WORKER_SERVICE_WORKER_SERVICE_H_
 
@@ -50,6 +50,8 @@ class WorkerService final : public v1::Worker::CallbackService {
   grpc::ServerUnaryReactor* Drain(grpc::CallbackServerContext* context,
                                   const v1::DrainRequest* request,
                                   v1::DrainResponse* response) override;
+  grpc::ServerWriteReactor<v1::CacheEvent>* WatchCacheEvents(
+      grpc::CallbackServerContext* context, const v1::WatchCacheEventsRequest* request) override;
 
  private:
   SequenceEngine* loop_;

@@ -2,6 +2,7 @@
 // random model: concurrent streams, cancellation, preemption, bad input.
 #include "worker/service/worker_service.h"
 
+#include <set>
 #include <thread>
 
 #include <grpcpp/create_channel.h>
@@ -277,6 +278,41 @@ TEST(FakeWorkerTest, EmitsDeterministicTokensAtTheConfiguredDelays) {
   EXPECT_EQ(stub->Cancel(&cancel_context, cancel, &cancelled).error_code(),
             grpc::StatusCode::NOT_FOUND);
   server->Shutdown();
+}
+
+TEST(WorkerServiceTest, WatchCacheEventsStartsWithASnapshotThenStreamsStoredBlocks) {
+  WorkerServer server;
+  auto stub = server.Stub();
+  grpc::ClientContext watch_context;
+  watch_context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  auto watch = stub->WatchCacheEvents(&watch_context, v1::WatchCacheEventsRequest());
+  v1::CacheEvent event;
+  ASSERT_TRUE(watch->Read(&event));
+  ASSERT_TRUE(event.has_snapshot());
+  EXPECT_EQ(event.snapshot().block_ids_size(), 0);
+  EXPECT_FALSE(event.snapshot().more_parts());
+
+  const std::vector<int32_t> prompt = Prompt(5, 12);  // three full blocks of 4
+  ASSERT_TRUE(RunStream(*stub, Greedy("cached", prompt, 2)).status.ok());
+  // The prompt's blocks, as the router computes their ids.
+  const std::vector<BlockId> expected =
+      ChainBlockIds(RootBlockId(server.engine().model->fingerprint(), "t"), prompt, 4);
+  std::set<std::string> seen;
+  uint64_t last_sequence = event.sequence_number();
+  while (seen.size() < expected.size() && watch->Read(&event)) {
+    ASSERT_TRUE(event.has_stored()) << event.DebugString();
+    EXPECT_EQ(event.sequence_number(), last_sequence + 1);
+    last_sequence = event.sequence_number();
+    for (const std::string& id : event.stored().block_ids()) seen.insert(id);
+  }
+  for (const BlockId& id : expected) {
+    EXPECT_TRUE(seen.contains(std::string(id.begin(), id.end())));
+  }
+  watch_context.TryCancel();
+  v1::CacheEvent rest;
+  while (watch->Read(&rest)) {
+  }
+  watch->Finish().IgnoreError();
 }
 
 TEST(WorkerServiceTest, InfoDescribesTheModelAndCache) {
