@@ -8,7 +8,8 @@ BlockPool::BlockPool(int64_t num_blocks)
     : ref_counts_(num_blocks, 0),
       prev_free_(num_blocks, kNone),
       next_free_(num_blocks, kNone),
-      block_ids_(num_blocks) {
+      block_ids_(num_blocks),
+      tenants_(num_blocks) {
   for (int64_t i = 0; i < num_blocks; ++i) PushFree(static_cast<int32_t>(i));
 }
 
@@ -73,12 +74,25 @@ void BlockPool::Free(absl::Span<const int32_t> block_ids) {
   }
 }
 
-void BlockPool::Publish(int32_t block_id, const BlockId& id) {
+void BlockPool::Publish(int32_t block_id, const BlockId& id, absl::string_view tenant) {
   CHECK_GT(ref_counts_[block_id], 0) << "publishing free block " << block_id;
   if (block_ids_[block_id].has_value() || published_.contains(id)) return;
   published_.emplace(id, block_id);
   block_ids_[block_id] = id;
+  tenants_[block_id] = std::string(tenant);
   if (record_events_) stored_log_.push_back(id);
+}
+
+int64_t BlockPool::ClearCache(absl::string_view tenant) {
+  int64_t cleared = 0;
+  for (int32_t block = free_head_; block != kNone; block = next_free_[block]) {
+    if (!block_ids_[block].has_value() || (!tenant.empty() && tenants_[block] != tenant)) continue;
+    published_.erase(*block_ids_[block]);
+    if (record_events_) removed_log_.push_back(*block_ids_[block]);
+    block_ids_[block].reset();
+    ++cleared;
+  }
+  return cleared;
 }
 
 void BlockPool::TakeEvents(std::vector<BlockId>& removed, std::vector<BlockId>& stored) {

@@ -12,9 +12,11 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "core/block_id.h"
 
@@ -46,10 +48,13 @@ class BlockPool {
   int32_t ref_count(int32_t block_id) const { return ref_counts_[block_id]; }
 
   // Prefix cache.
-  // Registers allocated `block_id` as holding the full block `id`. A no-op
-  // when `id` is already published (by this or another block) or the block
-  // already has an id.
-  void Publish(int32_t block_id, const BlockId& id);
+  // Registers allocated `block_id` as holding the full block `id` of
+  // `tenant`. A no-op when `id` is already published (by this or another
+  // block) or the block already has an id.
+  void Publish(int32_t block_id, const BlockId& id, absl::string_view tenant = "");
+  // Unpublishes the cached blocks nobody owns, of `tenant` or of every
+  // tenant when it is empty; blocks of live sequences stay. Returns how many.
+  int64_t ClearCache(absl::string_view tenant);
   // The block published as `id`, owned or free, if any.
   std::optional<int32_t> Find(const BlockId& id) const;
   // Adds an owner to a published block found by Find, taking it off the
@@ -80,6 +85,7 @@ class BlockPool {
   int32_t free_head_ = kNone, free_tail_ = kNone;
   int64_t num_free_ = 0;
   std::vector<std::optional<BlockId>> block_ids_;  // [num_blocks]: published id
+  std::vector<std::string> tenants_;               // [num_blocks]: of the published id
   absl::flat_hash_map<BlockId, int32_t> published_;
   bool record_events_ = false;
   std::vector<BlockId> removed_log_, stored_log_;

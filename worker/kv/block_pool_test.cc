@@ -107,6 +107,22 @@ TEST(BlockPoolTest, RecordsStoredAndRemovedIdsOnlyWhenAsked) {
   EXPECT_TRUE(removed.empty() && stored.empty());
 }
 
+TEST(BlockPoolTest, ClearCacheDropsUnownedBlocksOfATenantOrOfAll) {
+  BlockPool pool(3);
+  auto a = *pool.TryAllocate(3);
+  pool.Publish(a[0], IdOf(1), "alice");
+  pool.Publish(a[1], IdOf(2), "bob");
+  pool.Publish(a[2], IdOf(3), "alice");
+  pool.Free({&a[0], 2});  // a[2] stays owned by a live sequence
+  EXPECT_EQ(pool.ClearCache("carol"), 0);
+  EXPECT_EQ(pool.ClearCache("alice"), 1);
+  EXPECT_FALSE(pool.Find(IdOf(1)).has_value());
+  EXPECT_TRUE(pool.Find(IdOf(3)).has_value());  // live: kept
+  EXPECT_EQ(pool.ClearCache(""), 1);            // bob's
+  EXPECT_EQ(pool.num_published_blocks(), 1);
+  EXPECT_EQ(pool.num_free_blocks(), 2);
+}
+
 TEST(BlockPoolDeathTest, DoubleFreeIsABug) {
   BlockPool pool(2);
   auto a = *pool.TryAllocate(1);

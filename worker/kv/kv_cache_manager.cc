@@ -29,7 +29,7 @@ std::unique_ptr<SequenceKv> KvCacheManager::Begin(const KvPolicy& policy, absl::
                                                   int64_t max_tokens) {
   const int64_t bs = options_.block_size;
   const BlockId root = RootBlockId(options_.model_fingerprint, tenant);
-  auto seq = std::unique_ptr<SequenceKv>(new SequenceKv(policy, root));
+  auto seq = std::unique_ptr<SequenceKv>(new SequenceKv(policy, root, tenant));
   if (policy.TokenBound().has_value()) {
     absl::StatusOr<int64_t> max_slots = SlotsPerSequence(policy, std::max<int64_t>(1, max_tokens), bs);
     CHECK(max_slots.ok()) << max_slots.status();
@@ -147,7 +147,7 @@ void KvCacheManager::PublishFullBlocks(SequenceKv& seq) {
   for (int64_t b = seq.hashed_blocks_; b < full; ++b) {
     const BlockId id = ChildBlockId(
         seq.chain_tail_, absl::MakeConstSpan(seq.token_ids_).subspan(b * bs, bs));
-    pool_.Publish(seq.blocks_[b], id);
+    pool_.Publish(seq.blocks_[b], id, seq.tenant_);
     seq.chain_tail_ = id;
   }
   seq.hashed_blocks_ = std::max(seq.hashed_blocks_, full);

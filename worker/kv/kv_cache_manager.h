@@ -102,6 +102,9 @@ class KvCacheManager {
   // required for h2o sequences, ignored otherwise.
   void Commit(SequenceKv& seq, const StepColumnSums* sums);
 
+  // Drops cached prefix blocks nobody owns (of `tenant`, or all when empty).
+  int64_t ClearCache(absl::string_view tenant) { return pool_.ClearCache(tenant); }
+
   // Returns every block of `seq` to the pool (finish, cancel or preempt).
   void Release(SequenceKv& seq);
 

@@ -7,8 +7,10 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
+#include "absl/strings/string_view.h"
 #include "core/block_id.h"
 #include "core/kv_options.h"
 #include "worker/kv/bounded_slots.h"
@@ -45,9 +47,11 @@ class SequenceKv {
 
  private:
   friend class KvCacheManager;
-  SequenceKv(const KvPolicy& policy, const BlockId& root) : policy_(policy), chain_tail_(root) {}
+  SequenceKv(const KvPolicy& policy, const BlockId& root, absl::string_view tenant)
+      : policy_(policy), tenant_(tenant), chain_tail_(root) {}
 
   KvPolicy policy_;
+  std::string tenant_;
   std::vector<int32_t> blocks_;
   int64_t num_tokens_ = 0;
   int64_t step_tokens_ = 0;

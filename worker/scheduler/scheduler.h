@@ -82,6 +82,9 @@ class Scheduler {
   bool idle() const { return running_.empty() && waiting_.empty(); }
   SchedulerStats stats() const;
   const KvCacheManager& kv() const { return kv_; }
+  // Drops cached prefix blocks no live sequence uses (of `tenant`, or all
+  // when empty); returns how many.
+  int64_t ClearCache(absl::string_view tenant) { return kv_.ClearCache(tenant); }
   // Prefix blocks that left and entered the cache since the last call
   // (requires options.record_cache_events).
   void TakeCacheEvents(std::vector<BlockId>& removed, std::vector<BlockId>& stored) {

@@ -118,6 +118,11 @@ void EngineLoop::Watch(std::shared_ptr<CacheWatcher> watcher) {
   new_watchers_.push_back(std::move(watcher));
 }
 
+void EngineLoop::ClearCache(std::string tenant, std::function<void(int64_t)> done) {
+  absl::MutexLock lock(&mu_);
+  clears_.emplace_back(std::move(tenant), std::move(done));
+}
+
 void EngineLoop::PublishCacheEvents(std::vector<std::shared_ptr<CacheWatcher>> new_watchers) {
   std::vector<BlockId> removed, stored;
   scheduler_.TakeCacheEvents(removed, stored);
@@ -158,20 +163,23 @@ void EngineLoop::Run() {
     decltype(inbox_) inbox;
     std::vector<std::string> cancels;
     std::vector<std::shared_ptr<CacheWatcher>> new_watchers;
+    decltype(clears_) clears;
     const bool idle = scheduler_.idle();  // only this thread changes the scheduler
     {
       absl::MutexLock lock(&mu_);
       // Sleep while there is nothing to do.
       auto has_work = [this, idle]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
         return stopping_ || !inbox_.empty() || !cancels_.empty() || !new_watchers_.empty() ||
-               !idle;
+               !clears_.empty() || !idle;
       };
       mu_.Await(absl::Condition(&has_work));
       if (stopping_) break;
       inbox.swap(inbox_);
       cancels.swap(cancels_);
       new_watchers.swap(new_watchers_);
+      clears.swap(clears_);
     }
+    for (auto& [tenant, done] : clears) done(scheduler_.ClearCache(tenant));
     for (auto& [request, sink] : inbox) {
       absl::Status added = scheduler_.Add(std::move(request), sink);
       if (!added.ok()) {

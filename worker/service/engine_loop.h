@@ -39,6 +39,7 @@ class EngineLoop final : public SequenceEngine {
   int64_t Drain(absl::Duration timeout) override;
   SchedulerStats stats() const override;
   void Watch(std::shared_ptr<CacheWatcher> watcher) override;
+  void ClearCache(std::string tenant, std::function<void(int64_t)> done) override;
   const ModelConfig& config() const override { return config_; }
 
  private:
@@ -59,6 +60,7 @@ class EngineLoop final : public SequenceEngine {
   absl::flat_hash_set<std::string> live_ids_ ABSL_GUARDED_BY(mu_);
   SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
   std::vector<std::shared_ptr<CacheWatcher>> new_watchers_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::pair<std::string, std::function<void(int64_t)>>> clears_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   Scheduler scheduler_;  // engine thread only

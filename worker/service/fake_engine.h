@@ -40,6 +40,7 @@ class FakeEngine final : public SequenceEngine {
   SchedulerStats stats() const override;
   // A fake worker caches nothing: one empty snapshot.
   void Watch(std::shared_ptr<CacheWatcher> watcher) override { watcher->OnSnapshot(0, {}); }
+  void ClearCache(std::string tenant, std::function<void(int64_t)> done) override { done(0); }
   const ModelConfig& config() const override { return options_.config; }
 
   // The token a fake sequence emits at `output_idx`.

@@ -6,6 +6,7 @@
 #ifndef GQA_WORKER_SERVICE_SEQUENCE_ENGINE_H_
 #define GQA_WORKER_SERVICE_SEQUENCE_ENGINE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,6 +49,10 @@ class SequenceEngine {
   virtual SchedulerStats stats() const = 0;
   // Starts `watcher` with a snapshot, then every change.
   virtual void Watch(std::shared_ptr<CacheWatcher> watcher) = 0;
+  // Drops the cached prefix blocks no live sequence uses (of `tenant`, or
+  // all when empty), then calls `done` with their number, on the engine's
+  // thread. The removals reach watchers as changes.
+  virtual void ClearCache(std::string tenant, std::function<void(int64_t)> done) = 0;
   virtual const ModelConfig& config() const = 0;
 };
 

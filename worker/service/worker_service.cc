@@ -476,6 +476,21 @@ grpc::ServerWriteReactor<v1::CacheEvent>* WorkerService::WatchCacheEvents(
   return stream;
 }
 
+grpc::ServerUnaryReactor* WorkerService::ClearCache(grpc::CallbackServerContext* context,
+                                                    const v1::ClearCacheRequest* request,
+                                                    v1::ClearCacheResponse* response) {
+  if (request->tenant().size() > 128) {
+    return Reply(context, absl::InvalidArgumentError(absl::StrCat(
+                              "tenant is ", request->tenant().size(), " bytes; at most 128")));
+  }
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  loop_->ClearCache(request->tenant(), [reactor, response](int64_t cleared) {
+    response->set_num_blocks_cleared(cleared);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
 WorkerService::~WorkerService() {
   absl::MutexLock lock(&mu_);
   for (std::thread& waiter : drain_waiters_) waiter.join();

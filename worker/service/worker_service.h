@@ -3,8 +3,8 @@
 // SequenceEngine and streams the sequence's tokens back, coalescing deltas while
 // a write is in flight so a slow reader never grows the buffer beyond the
 // sequence's own tokens. Cancel, Info, Load and Drain report and steer the
-// loop; WatchCacheEvents streams the prefix cache's changes. ClearCache
-// answers UNIMPLEMENTED. Thread-safe.
+// loop; WatchCacheEvents streams the prefix cache's changes and ClearCache
+// drops unused cached blocks. Thread-safe.
 #ifndef GQA_WORKER_SERVICE_WORKER_SERVICE_H_
 #define GQA_WORKER_SERVICE_WORKER_SERVICE_H_
 
@@ -52,6 +52,9 @@ class WorkerService final : public v1::Worker::CallbackService {
                                   v1::DrainResponse* response) override;
   grpc::ServerWriteReactor<v1::CacheEvent>* WatchCacheEvents(
       grpc::CallbackServerContext* context, const v1::WatchCacheEventsRequest* request) override;
+  grpc::ServerUnaryReactor* ClearCache(grpc::CallbackServerContext* context,
+                                       const v1::ClearCacheRequest* request,
+                                       v1::ClearCacheResponse* response) override;
 
  private:
   SequenceEngine* loop_;

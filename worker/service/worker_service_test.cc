@@ -280,7 +280,7 @@ TEST(FakeWorkerTest, EmitsDeterministicTokensAtTheConfiguredDelays) {
   server->Shutdown();
 }
 
-TEST(WorkerServiceTest, WatchCacheEventsStartsWithASnapshotThenStreamsStoredBlocks) {
+TEST(WorkerServiceTest, WatchCacheEventsStreamsStoredBlocksAndClearCacheRemovesThem) {
   WorkerServer server;
   auto stub = server.Stub();
   grpc::ClientContext watch_context;
@@ -308,6 +308,25 @@ TEST(WorkerServiceTest, WatchCacheEventsStartsWithASnapshotThenStreamsStoredBloc
   for (const BlockId& id : expected) {
     EXPECT_TRUE(seen.contains(std::string(id.begin(), id.end())));
   }
+  // ClearCache: another tenant's name clears nothing; "t" clears them all,
+  // and the removals reach the watcher.
+  for (const auto& [tenant, count] : std::vector<std::pair<std::string, int64_t>>{
+           {"other", 0}, {"t", 3}}) {
+    v1::ClearCacheRequest clear;
+    clear.set_tenant(tenant);
+    v1::ClearCacheResponse cleared;
+    grpc::ClientContext clear_context;
+    ASSERT_TRUE(stub->ClearCache(&clear_context, clear, &cleared).ok());
+    EXPECT_EQ(cleared.num_blocks_cleared(), count) << tenant;
+  }
+  std::set<std::string> removed;
+  while (removed.size() < expected.size() && watch->Read(&event)) {
+    ASSERT_TRUE(event.has_removed()) << event.DebugString();
+    EXPECT_EQ(event.sequence_number(), last_sequence + 1);
+    last_sequence = event.sequence_number();
+    for (const std::string& id : event.removed().block_ids()) removed.insert(id);
+  }
+  EXPECT_EQ(removed, seen);
   watch_context.TryCancel();
   v1::CacheEvent rest;
   while (watch->Read(&rest)) {
