@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/dtype.h"
 #include "core/status.h"
@@ -21,6 +22,12 @@ std::string DefaultModelPath() {
   const std::string dir = cache != nullptr ? std::string(cache)
                                            : absl::StrCat(home != nullptr ? home : "", "/.cache/gqaserve");
   return absl::StrCat(dir, "/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+}
+
+int LoadErrorExitCode(const absl::Status& status) {
+  const bool bad_flag = status.code() == absl::StatusCode::kInvalidArgument &&
+                        absl::StartsWith(status.message(), "--");
+  return bad_flag ? 2 : 1;
 }
 
 absl::StatusOr<std::unique_ptr<LocalEngine>> LocalEngine::Load(const CommandLine& flags) {

@@ -43,6 +43,11 @@ inline constexpr char kLocalEngineUsage[] =
 // $GQA_CACHE_DIR. Read here, in the tool, never in library code.
 std::string DefaultModelPath();
 
+// The exit status a command gives for a LocalEngine::Load error: 2 for a bad
+// flag value (its message starts with the flag, "--threads ..."), 1 for a
+// model that cannot be loaded (its message names the path).
+int LoadErrorExitCode(const absl::Status& status);
+
 class LocalEngine {
  public:
   // INVALID_ARGUMENT naming the flag for bad values; errors of the model file.

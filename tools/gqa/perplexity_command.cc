@@ -6,7 +6,6 @@
 #include <iostream>
 #include <string>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "core/dtype.h"
@@ -290,13 +289,7 @@ int RunPerplexityCommand(int argc, char** argv) {
   if (!text.ok()) return Fail(text.status(), 1);
 
   auto engine = LocalEngine::Load(*flags);
-  if (!engine.ok()) {
-    // NOTE: LocalEngine's flag errors start with the flag ("--threads ..."),
-    // its model file errors with the path.
-    const bool bad_flag = engine.status().code() == absl::StatusCode::kInvalidArgument &&
-                          absl::StartsWith(engine.status().message(), "--");
-    return Fail(engine.status(), bad_flag ? 2 : 1);
-  }
+  if (!engine.ok()) return Fail(engine.status(), LoadErrorExitCode(engine.status()));
   const int64_t trained = (*engine)->model().config().context_tokens;
   PerplexityOptions options;
   options.ctx_tokens = settings->ctx_tokens.value_or(std::min(kDefaultCtxTokens, trained));

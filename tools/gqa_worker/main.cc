@@ -15,7 +15,6 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
-#include "absl/strings/match.h"
 #include "prometheus/exposer.h"
 #include "prometheus/registry.h"
 #include "absl/strings/str_cat.h"
@@ -141,9 +140,9 @@ int Run(int argc, char** argv) {
   if (!fake) {
     absl::StatusOr<std::unique_ptr<LocalEngine>> loaded = LocalEngine::Load(*flags);
     if (!loaded.ok()) {
-      const bool bad_flag = loaded.status().code() == absl::StatusCode::kInvalidArgument &&
-                            absl::StartsWith(loaded.status().message(), "--");
-      return Fail(Annotate(loaded.status(), "cannot load the model"), bad_flag ? 2 : 1);
+      const int code = LoadErrorExitCode(loaded.status());
+      return Fail(code == 2 ? loaded.status() : Annotate(loaded.status(), "cannot load the model"),
+                  code);
     }
     local = *std::move(loaded);
   }

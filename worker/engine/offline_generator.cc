@@ -87,6 +87,19 @@ absl::Status OfflineGenerator::Step(SequenceKv& seq, absl::Span<const int32_t> t
   return absl::OkStatus();
 }
 
+absl::Status OfflineGenerator::Prefill(SequenceKv& seq, absl::Span<const int32_t> tokens,
+                                       int64_t chunk_tokens, std::vector<float>& logits) {
+  const int64_t n = static_cast<int64_t>(tokens.size());
+  const int64_t chunk = std::clamp<int64_t>(chunk_tokens, 1, kv_.MaxStepTokens(seq));
+  for (int64_t begin = seq.num_tokens(); begin < n; begin += chunk) {
+    const int64_t end = std::min(n, begin + chunk);
+    std::vector<int32_t> wanted;
+    if (end == n) wanted.push_back(static_cast<int32_t>(end - begin - 1));
+    RETURN_IF_ERROR(Step(seq, tokens.subspan(begin, end - begin), std::move(wanted), logits));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<OfflineResult> OfflineGenerator::Generate(const OfflineRequest& request,
                                                          const TokenCallback& on_token) {
   RETURN_IF_ERROR(ValidatePrompt(request.prompt_ids));
@@ -107,16 +120,8 @@ absl::StatusOr<OfflineResult> OfflineGenerator::Generate(const OfflineRequest& r
   OfflineResult result;
   result.reused_prefix_tokens = seq->reused_prefix_tokens();
   std::vector<float> logits;
-  const int64_t chunk =
-      std::clamp<int64_t>(request.prefill_chunk_tokens, 1, kv_.MaxStepTokens(*seq));
   int64_t start_ns = env_->NowNanos();
-  for (int64_t begin = seq->num_tokens(); begin < prompt_len; begin += chunk) {
-    const int64_t end = std::min(prompt_len, begin + chunk);
-    std::vector<int32_t> wanted;
-    if (end == prompt_len) wanted.push_back(static_cast<int32_t>(end - begin - 1));
-    RETURN_IF_ERROR(Step(*seq, absl::MakeConstSpan(tokens).subspan(begin, end - begin),
-                         std::move(wanted), logits));
-  }
+  RETURN_IF_ERROR(Prefill(*seq, tokens, request.prefill_chunk_tokens, logits));
   result.prefill_ns = env_->NowNanos() - start_ns;
   start_ns = env_->NowNanos();
   for (int64_t i = 0; i < request.max_new_tokens; ++i) {
@@ -164,14 +169,7 @@ absl::StatusOr<double> OfflineGenerator::ScoreLastToken(const std::vector<int32_
   std::unique_ptr<SequenceKv> seq = kv_.Begin(KvPolicy::Full(), "", {}, n);
   SequenceReleaser releaser(kv_, *seq);
   std::vector<float> logits;
-  const int64_t chunk = std::max<int64_t>(1, chunk_tokens);
-  for (int64_t begin = 0; begin < n - 1; begin += chunk) {
-    const int64_t end = std::min(n - 1, begin + chunk);
-    std::vector<int32_t> wanted;
-    if (end == n - 1) wanted.push_back(static_cast<int32_t>(end - begin - 1));
-    RETURN_IF_ERROR(Step(*seq, absl::MakeConstSpan(tokens).subspan(begin, end - begin),
-                         std::move(wanted), logits));
-  }
+  RETURN_IF_ERROR(Prefill(*seq, absl::MakeConstSpan(tokens).first(n - 1), chunk_tokens, logits));
   const absl::Span<const float> row =
       absl::MakeConstSpan(logits).subspan(0, model_->config().vocab_size);
   return row[tokens.back()] - LogSumExp(row);

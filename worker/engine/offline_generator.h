@@ -90,6 +90,10 @@ class OfflineGenerator {
   // Runs `tokens` as the next step of `seq`; logits for the listed offsets.
   absl::Status Step(SequenceKv& seq, absl::Span<const int32_t> tokens,
                     std::vector<int32_t> logit_offsets, std::vector<float>& logits);
+  // Runs tokens[seq.num_tokens(), size) in steps of `chunk_tokens` (at most
+  // MaxStepTokens); `logits` ends with the last token's row.
+  absl::Status Prefill(SequenceKv& seq, absl::Span<const int32_t> tokens, int64_t chunk_tokens,
+                       std::vector<float>& logits);
   absl::Status ValidatePrompt(const std::vector<int32_t>& ids) const;
   // INVALID_ARGUMENT when `length` positions do not fit the policy: the
   // trained context for the full policy.

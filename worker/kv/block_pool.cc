@@ -1,5 +1,7 @@
 #include "worker/kv/block_pool.h"
 
+#include <utility>
+
 #include "core/log.h"
 
 namespace gqa {
@@ -50,11 +52,7 @@ std::optional<std::vector<int32_t>> BlockPool::TryAllocate(int64_t count) {
     RemoveFree(id);
     DCHECK_EQ(ref_counts_[id], 0);
     ref_counts_[id] = 1;
-    if (block_ids_[id].has_value()) {  // its cached contents are about to be overwritten
-      published_.erase(*block_ids_[id]);
-      if (record_events_) removed_log_.push_back(*block_ids_[id]);
-      block_ids_[id].reset();
-    }
+    if (block_ids_[id].has_value()) Unpublish(id);  // its contents are about to be overwritten
     blocks.push_back(id);
   }
   return blocks;
@@ -74,6 +72,13 @@ void BlockPool::Free(absl::Span<const int32_t> block_ids) {
   }
 }
 
+void BlockPool::Unpublish(int32_t block_id) {
+  published_.erase(*block_ids_[block_id]);
+  if (record_events_) removed_log_.push_back(*block_ids_[block_id]);
+  block_ids_[block_id].reset();
+  tenants_[block_id].clear();
+}
+
 void BlockPool::Publish(int32_t block_id, const BlockId& id, absl::string_view tenant) {
   CHECK_GT(ref_counts_[block_id], 0) << "publishing free block " << block_id;
   if (block_ids_[block_id].has_value() || published_.contains(id)) return;
@@ -87,19 +92,15 @@ int64_t BlockPool::ClearCache(absl::string_view tenant) {
   int64_t cleared = 0;
   for (int32_t block = free_head_; block != kNone; block = next_free_[block]) {
     if (!block_ids_[block].has_value() || (!tenant.empty() && tenants_[block] != tenant)) continue;
-    published_.erase(*block_ids_[block]);
-    if (record_events_) removed_log_.push_back(*block_ids_[block]);
-    block_ids_[block].reset();
+    Unpublish(block);
     ++cleared;
   }
   return cleared;
 }
 
 void BlockPool::TakeEvents(std::vector<BlockId>& removed, std::vector<BlockId>& stored) {
-  removed.swap(removed_log_);
-  stored.swap(stored_log_);
-  removed_log_.clear();
-  stored_log_.clear();
+  removed = std::exchange(removed_log_, {});
+  stored = std::exchange(stored_log_, {});
 }
 
 std::optional<int32_t> BlockPool::Find(const BlockId& id) const {

@@ -77,6 +77,8 @@ class BlockPool {
  private:
   static constexpr int32_t kNone = -1;
   void PushFree(int32_t block_id);
+  // Drops a published block's id (logging the removal). REQUIRES: it has one.
+  void Unpublish(int32_t block_id);
   void RemoveFree(int32_t block_id);
 
   std::vector<int32_t> ref_counts_;  // [num_blocks]

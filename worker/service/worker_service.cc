@@ -13,7 +13,6 @@ namespace gqa {
 namespace {
 
 constexpr int32_t kMaxPriority = 100;
-constexpr int64_t kDefaultSinkTokens = 4;
 
 absl::StatusOr<KvPolicy> PolicyFromProto(const v1::KvPolicy& proto) {
   switch (proto.policy_case()) {
