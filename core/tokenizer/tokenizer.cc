@@ -1,12 +1,14 @@
 #include "core/tokenizer/tokenizer.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "core/hash.h"
 #include "core/status.h"
 #include "core/tokenizer/unicode_props.h"
 #include "core/tokenizer/utf8.h"
@@ -327,6 +329,37 @@ absl::StatusOr<absl::string_view> Tokenizer::TokenPiece(int32_t id) const {
 absl::StatusOr<absl::string_view> Tokenizer::TokenText(int32_t id) const {
   RETURN_IF_ERROR(CheckId(id));
   return absl::string_view(spec_.tokens[id]);
+}
+
+std::string Tokenizer::Fingerprint() const {
+  Sha256Hasher hasher;
+  const auto update_string = [&hasher](absl::string_view text) {
+    hasher.UpdateU64(text.size());
+    hasher.Update(text);
+  };
+  update_string("gqaserve.tokenizer.v1");
+  hasher.UpdateU64(static_cast<uint64_t>(spec_.kind));
+  hasher.UpdateU64(spec_.tokens.size());
+  for (const std::string& token : spec_.tokens) update_string(token);
+  hasher.UpdateU64(spec_.scores.size());
+  for (float score : spec_.scores) {
+    uint32_t bits = 0;
+    static_assert(sizeof(bits) == sizeof(score));
+    std::memcpy(&bits, &score, sizeof(bits));
+    hasher.UpdateU64(bits);
+  }
+  hasher.UpdateU64(spec_.token_types.size());
+  for (int32_t type : spec_.token_types) hasher.UpdateU64(static_cast<uint32_t>(type));
+  hasher.UpdateU64(spec_.merges.size());
+  for (const std::string& merge : spec_.merges) update_string(merge);
+  update_string(spec_.pre_tokenizer);
+  for (int32_t id : {spec_.bos_id, spec_.eos_id, spec_.unk_id, spec_.pad_id}) {
+    hasher.UpdateU64(static_cast<uint64_t>(static_cast<int64_t>(id)));
+  }
+  hasher.UpdateU64((spec_.add_bos ? 1 : 0) | (spec_.add_eos ? 2 : 0) |
+                   (spec_.add_space_prefix ? 4 : 0));
+  update_string(spec_.chat_template);
+  return DigestToHex(hasher.Finish());
 }
 
 }  // namespace gqa

@@ -86,6 +86,12 @@ class Tokenizer {
   // OK, or INVALID_ARGUMENT "token id 50000 out of range [0, 49152)".
   absl::Status CheckId(int32_t id) const;
 
+  // SHA-256 (64 lower-case hex characters) of everything that decides how
+  // text becomes tokens and back: kind, vocabulary, scores, token types,
+  // merges, pre-tokenizer, special ids and flags, chat template. Equal for
+  // the same tokenizer read from GGUF or tokenizer.json when the specs agree.
+  std::string Fingerprint() const;
+
   int32_t vocab_size() const { return static_cast<int32_t>(spec_.tokens.size()); }
   int32_t bos_id() const { return spec_.bos_id; }
   int32_t eos_id() const { return spec_.eos_id; }

@@ -165,3 +165,25 @@ TEST(ByteLevelTokenizerTest, Llama3SkipsMergesForWholeVocabWords) {
 
 }  // namespace
 }  // namespace gqa
+
+namespace gqa {
+namespace {
+
+TEST(TokenizerFingerprintTest, EqualSpecsAgreeAndEveryPartCounts) {
+  const std::string base = MustCreate(ByteLevelTestSpec())->Fingerprint();
+  EXPECT_EQ(base.size(), 64u);
+  EXPECT_EQ(MustCreate(ByteLevelTestSpec())->Fingerprint(), base);
+  TokenizerSpec merges = ByteLevelTestSpec();
+  std::swap(merges.merges[0], merges.merges[1]);
+  EXPECT_NE(MustCreate(merges)->Fingerprint(), base);
+  TokenizerSpec bos = ByteLevelTestSpec();
+  bos.add_bos = !bos.add_bos;
+  EXPECT_NE(MustCreate(bos)->Fingerprint(), base);
+  TokenizerSpec chat = ByteLevelTestSpec();
+  chat.chat_template = "{{ messages }}";
+  EXPECT_NE(MustCreate(chat)->Fingerprint(), base);
+  EXPECT_NE(MustCreate(SentencePieceTestSpec())->Fingerprint(), base);
+}
+
+}  // namespace
+}  // namespace gqa

@@ -6,12 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "core/dtype.h"
 #include "core/status.h"
-#include "core/tokenizer/gguf_tokenizer.h"
-#include "core/tokenizer/hf_tokenizer_json.h"
 #include "worker/backend/cpu/cpu_backend.h"
 #include "worker/backend/cpu/thread_pool.h"
-#include "worker/engine/gguf_tensor_source.h"
-#include "worker/engine/hf_tensor_source.h"
+#include "worker/engine/model_file.h"
 #include "worker/parallel/shard_plan.h"
 
 namespace gqa {
@@ -52,16 +49,10 @@ absl::StatusOr<std::unique_ptr<LocalEngine>> LocalEngine::Load(const CommandLine
   }
 
   Env* env = Env::Default();
-  // A directory with config.json is a Hugging Face checkpoint; anything else GGUF.
-  std::unique_ptr<TensorSource> source;
-  if (env->FileExists(path + "/config.json")) {
-    ASSIGN_OR_RETURN(source, OpenHfTensorSource(env, path));
-    ASSIGN_OR_RETURN(engine->tokenizer_, LoadHfTokenizer(env, path));
-  } else {
-    ASSIGN_OR_RETURN(source, OpenGgufTensorSource(env, path));
-    ASSIGN_OR_RETURN(engine->tokenizer_, LoadGgufTokenizer(env, path));
-  }
-  engine->chat_template_ = ChatTemplate::FromTokenizer(*engine->tokenizer_);
+  ASSIGN_OR_RETURN(ModelFile file, OpenModelFile(env, path));
+  engine->tokenizer_ = std::move(file.tokenizer);
+  engine->chat_template_ = std::move(file.chat_template);
+  std::unique_ptr<TensorSource> source = std::move(file.source);
   const ModelConfig config = source->config();
   ASSIGN_OR_RETURN(ShardPlan plan, ShardPlan::Make(config, 1, 0));
   engine->backend_ = MakeCpuBackend({.num_threads = engine->num_threads_});

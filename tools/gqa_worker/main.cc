@@ -22,6 +22,7 @@
 #include "core/status.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
+#include "worker/engine/model_file.h"
 #include "worker/service/engine_loop.h"
 #include "worker/service/fake_engine.h"
 #include "worker/service/worker_metrics.h"
@@ -47,7 +48,9 @@ Serves gqa.v1.Worker for one model on the CPU backend.
   --max-waiting N   queued requests before RESOURCE_EXHAUSTED; default 1024
   --fake-model      serve the same API with no model: the first token
                     --fake-ttft-ms (default 50) after a request arrives, then one
-                    every --fake-itl-ms (default 20); for load-harness checks
+                    every --fake-itl-ms (default 20); for load-harness checks.
+                    With --model, it reports that file's shape and fingerprints
+                    (so a router accepts it) without loading the weights
 )";
 
 // The shape a --fake-model worker reports: a Llama-2-7B-sized vocabulary and
@@ -137,6 +140,12 @@ int Run(int argc, char** argv) {
     }
   }
   std::unique_ptr<LocalEngine> local;
+  std::optional<ModelFile> fake_model_file;
+  if (fake && flags->Value("model")) {
+    absl::StatusOr<ModelFile> file = OpenModelFile(Env::Default(), *flags->Value("model"));
+    if (!file.ok()) return Fail(Annotate(file.status(), "cannot load the model"), 1);
+    fake_model_file = *std::move(file);
+  }
   if (!fake) {
     absl::StatusOr<std::unique_ptr<LocalEngine>> loaded = LocalEngine::Load(*flags);
     if (!loaded.ok()) {
@@ -172,11 +181,18 @@ int Run(int argc, char** argv) {
     fake_options.max_waiting = options.max_waiting;
     info.model_name = "fake";
     info.model_fingerprint = "fake";
+    if (fake_model_file.has_value()) {
+      fake_options.config = fake_model_file->config();
+      info.model_name = fake_model_file->name;
+      info.model_fingerprint = fake_model_file->fingerprint();
+      info.tokenizer_fingerprint = fake_model_file->tokenizer->Fingerprint();
+    }
     engine = std::make_unique<FakeEngine>(Env::Default(), fake_options);
   } else {
     KvCacheStorage& storage = local->storage();
-    info.model_name = flags->Value("model").value_or(DefaultModelPath());
+    info.model_name = ModelNameFromPath(flags->Value("model").value_or(DefaultModelPath()));
     info.model_fingerprint = local->model().fingerprint();
+    info.tokenizer_fingerprint = local->tokenizer().Fingerprint();
     info.kv_dtype = storage.dtype();
     info.block_size = storage.block_size();
     info.num_kv_blocks = storage.num_blocks();

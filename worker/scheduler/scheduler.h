@@ -50,6 +50,7 @@ struct SchedulerStats {
   int64_t evicted_tokens_total = 0;
   int64_t steps_total = 0;
   int64_t finished_total = 0;
+  bool draining = false;  // the engine takes no new sequences (set by its owner)
 };
 
 // What one step did, for metrics and tests.

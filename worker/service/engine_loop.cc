@@ -155,7 +155,9 @@ void EngineLoop::PublishCacheEvents(std::vector<std::shared_ptr<CacheWatcher>> n
 
 SchedulerStats EngineLoop::stats() const {
   absl::MutexLock lock(&mu_);
-  return stats_;
+  SchedulerStats stats = stats_;
+  stats.draining = draining_;
+  return stats;
 }
 
 void EngineLoop::Run() {

@@ -76,6 +76,7 @@ SchedulerStats FakeEngine::stats() const {
   SchedulerStats stats;
   stats.running = static_cast<int64_t>(live_.size());
   stats.finished_total = finished_;
+  stats.draining = draining_;
   for (const auto& [id, live] : live_) {
     stats.outstanding_tokens +=
         live.request->max_new_tokens - static_cast<int64_t>(live.request->output_ids.size()) -

@@ -8,65 +8,12 @@
 #include "absl/synchronization/mutex.h"
 #include "core/grpc/status_convert.h"
 #include "core/status.h"
+#include "proto/convert/kv_convert.h"
 
 namespace gqa {
 namespace {
 
 constexpr int32_t kMaxPriority = 100;
-
-absl::StatusOr<KvPolicy> PolicyFromProto(const v1::KvPolicy& proto) {
-  switch (proto.policy_case()) {
-    case v1::KvPolicy::POLICY_NOT_SET:
-    case v1::KvPolicy::kFull:
-      return KvPolicy::Full();
-    case v1::KvPolicy::kStreaming: {
-      const int64_t sinks =
-          proto.streaming().has_sink_tokens() ? proto.streaming().sink_tokens() : kDefaultSinkTokens;
-      if (sinks < 1 || proto.streaming().window_tokens() < 1) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "kv_policy.streaming needs sink_tokens >= 1 and window_tokens >= 1, got ", sinks, " and ",
-            proto.streaming().window_tokens()));
-      }
-      return KvPolicy::Streaming(sinks, proto.streaming().window_tokens());
-    }
-    case v1::KvPolicy::kH2O:
-      if (proto.h2o().heavy_tokens() < 1 || proto.h2o().recent_tokens() < 1) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "kv_policy.h2o needs heavy_tokens >= 1 and recent_tokens >= 1, got ",
-            proto.h2o().heavy_tokens(), " and ", proto.h2o().recent_tokens()));
-      }
-      return KvPolicy::H2o(proto.h2o().heavy_tokens(), proto.h2o().recent_tokens());
-    case v1::KvPolicy::kWindow:
-      if (proto.window().window_tokens() < 1) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "kv_policy.window needs window_tokens >= 1, got ", proto.window().window_tokens()));
-      }
-      return KvPolicy::Window(proto.window().window_tokens());
-  }
-  return absl::InvalidArgumentError("kv_policy: unknown policy");
-}
-
-std::optional<DType> DTypeFromProto(v1::KvDtype dtype) {
-  switch (dtype) {
-    case v1::KV_DTYPE_F32: return DType::kF32;
-    case v1::KV_DTYPE_F16: return DType::kF16;
-    case v1::KV_DTYPE_BF16: return DType::kBF16;
-    case v1::KV_DTYPE_FP8_E4M3: return DType::kFp8E4M3;
-    case v1::KV_DTYPE_FP8_E5M2: return DType::kFp8E5M2;
-    default: return std::nullopt;
-  }
-}
-
-v1::KvDtype DTypeToProto(DType dtype) {
-  switch (dtype) {
-    case DType::kF32: return v1::KV_DTYPE_F32;
-    case DType::kF16: return v1::KV_DTYPE_F16;
-    case DType::kBF16: return v1::KV_DTYPE_BF16;
-    case DType::kFp8E4M3: return v1::KV_DTYPE_FP8_E4M3;
-    case DType::kFp8E5M2: return v1::KV_DTYPE_FP8_E5M2;
-    default: return v1::KV_DTYPE_UNSPECIFIED;
-  }
-}
 
 v1::FinishReason FinishToProto(EngineFinish finish) {
   switch (finish) {
@@ -369,7 +316,7 @@ absl::StatusOr<std::unique_ptr<EngineRequest>> EngineRequestFromProto(
   request->max_new_tokens = proto.max_new_tokens();
   request->num_top_logprobs = proto.top_logprobs();
   request->priority = proto.priority();
-  ASSIGN_OR_RETURN(request->kv_policy, PolicyFromProto(proto.kv_policy()));
+  ASSIGN_OR_RETURN(request->kv_policy, KvPolicyFromProto(proto.kv_policy()));
   const v1::SamplingParams& s = proto.sampling();
   SamplingParams& sampling = request->sampling;
   sampling.temperature = s.has_temperature() ? s.temperature() : 1.0f;
@@ -432,14 +379,8 @@ grpc::ServerUnaryReactor* WorkerService::Info(grpc::CallbackServerContext* conte
   const ModelConfig& config = loop_->config();
   response->set_model_name(info_.model_name);
   response->set_model_fingerprint(info_.model_fingerprint);
-  v1::ModelShape* shape = response->mutable_shape();
-  shape->set_num_layers(static_cast<int32_t>(config.num_layers));
-  shape->set_num_query_heads(static_cast<int32_t>(config.num_query_heads));
-  shape->set_num_kv_heads(static_cast<int32_t>(config.num_kv_heads));
-  shape->set_head_dim(static_cast<int32_t>(config.head_dim));
-  shape->set_hidden_size(static_cast<int32_t>(config.hidden_size));
-  shape->set_vocab_size(static_cast<int32_t>(config.vocab_size));
-  shape->set_trained_context_tokens(config.context_tokens);
+  response->set_tokenizer_fingerprint(info_.tokenizer_fingerprint);
+  *response->mutable_shape() = ModelShapeToProto(config);
   response->set_kv_dtype(DTypeToProto(info_.kv_dtype));
   for (v1::KvPolicyKind kind : {v1::KV_POLICY_KIND_FULL, v1::KV_POLICY_KIND_STREAMING,
                                 v1::KV_POLICY_KIND_H2O, v1::KV_POLICY_KIND_WINDOW}) {
@@ -465,6 +406,7 @@ grpc::ServerUnaryReactor* WorkerService::Load(grpc::CallbackServerContext* conte
   response->set_num_kv_blocks_used(stats.kv_blocks_used);
   response->set_num_kv_blocks_free(stats.kv_blocks_free);
   response->set_num_outstanding_tokens(stats.outstanding_tokens);
+  response->set_draining(stats.draining);
   return Reply(context, absl::OkStatus());
 }
 

@@ -21,6 +21,7 @@ namespace gqa {
 struct WorkerInfo {
   std::string model_name;
   std::string model_fingerprint;
+  std::string tokenizer_fingerprint;
   DType kv_dtype = DType::kF32;
   int64_t block_size = 16;
   int64_t num_kv_blocks = 0;
