@@ -15,6 +15,7 @@
 #include "core/tokenizer/stop_strings.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
+#include "tools/gqa/remote_client.h"
 
 namespace gqa {
 namespace {
@@ -22,7 +23,7 @@ namespace {
 constexpr FlagSpec kSamplingFlags[] = {
     {"max-tokens"}, {"temperature"}, {"top-k"},      {"top-p"},
     {"min-p"},      {"seed"},        {"raw", false}, {"ids", false},
-    {"repetition-penalty"}, {"system"}, {"stop"}};
+    {"repetition-penalty"}, {"system"}, {"stop"}, {"server"}, {"api-key"}};
 
 constexpr char kGenerateUsage[] =
     R"(usage: gqa generate [flags] "prompt"
@@ -38,6 +39,9 @@ the model's chat template as one user message unless --raw is given.
   --ids                  print the generated token ids, space-separated, instead of text
   --system TEXT          a system message before the prompt (chat template only)
   --stop S1[,S2...]      end the output before the first of these strings (never shown)
+  --server ADDR          send the prompt to a gqaserve router (gqa serve prints its
+                         address) instead of running the model here
+  --api-key K            the router's API key, when it requires one
 )";
 
 constexpr char kChatUsage[] =
@@ -185,6 +189,14 @@ int RunGenerateCommand(int argc, char** argv) {
   if (flags->positional().size() != 1) {
     return Fail("generate", absl::InvalidArgumentError("expected one prompt argument (quote it)"), 2);
   }
+  if (auto server = flags->Value("server")) {
+    std::vector<RemoteTurn> turns;
+    if (auto system = flags->Value("system")) turns.push_back({"system", *system});
+    turns.push_back({"user", flags->positional()[0]});
+    auto text = RemoteGenerate(*flags, *server, turns, flags->Has("raw"));
+    if (!text.ok()) return Fail("generate", text.status(), 1);
+    return 0;
+  }
   absl::StatusOr<OfflineRequest> request = RequestFromFlags(*flags);
   if (!request.ok()) return Fail("generate", request.status(), 2);
   auto engine = LocalEngine::Load(*flags);
@@ -213,6 +225,22 @@ int RunChatCommand(int argc, char** argv) {
   if (!flags.ok()) return Fail("chat", flags.status(), 2);
   if (flags->Has("help")) {
     std::cout << kChatUsage << kLocalEngineUsage;
+    return 0;
+  }
+  if (auto server = flags->Value("server")) {
+    std::vector<RemoteTurn> history;
+    if (auto system = flags->Value("system")) history.push_back({"system", *system});
+    std::string line;
+    while (std::cerr << "> " << std::flush, std::getline(std::cin, line) && !line.empty()) {
+      history.push_back({"user", line});
+      auto reply = RemoteGenerate(*flags, *server, history, /*raw=*/false);
+      if (!reply.ok()) {
+        std::cerr << "gqa chat: " << reply.status().message() << "\n";
+        history.pop_back();
+        continue;
+      }
+      history.push_back({"assistant", *reply});
+    }
     return 0;
   }
   absl::StatusOr<OfflineRequest> request = RequestFromFlags(*flags);

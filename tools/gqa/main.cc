@@ -11,6 +11,7 @@
 #include "tools/gqa/generate_command.h"
 #include "tools/gqa/kv_size_command.h"
 #include "tools/gqa/perplexity_command.h"
+#include "tools/gqa/serve_command.h"
 
 namespace {
 
@@ -31,6 +32,7 @@ constexpr Command kCommands[] = {
      gqa::RunConvertCommand},
     {"perplexity", "perplexity of a local model on a text file, in windows of --ctx tokens",
      gqa::RunPerplexityCommand},
+    {"serve", "start a local cluster (kvstore, workers, router) on loopback", gqa::RunServeCommand},
 };
 
 void PrintUsage(std::ostream& out) {

@@ -1,0 +1,188 @@
+#include "tools/gqa/serve_command.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/env.h"
+#include "core/status.h"
+#include "tools/gqa/child_process.h"
+#include "tools/gqa/command_line.h"
+#include "tools/gqa/local_engine.h"
+
+namespace gqa {
+namespace {
+
+constexpr FlagSpec kServeFlags[] = {{"model"},   {"workers"},  {"port"},     {"threads"},
+                                    {"kv-bytes"}, {"kv-dtype"}, {"kv-policy"}, {"policy"},
+                                    {"api-keys"}, {"fake-model", false}};
+
+constexpr char kServeUsage[] = R"(usage: gqa serve [flags]
+
+Starts a local gqaserve cluster on loopback: a kvstore (when gqa-kvstore is
+built), N gqa-worker processes and a gqa-router in front of them, then waits.
+Ctrl-C or SIGTERM stops them all. Connect with
+  gqa generate --server ADDR "prompt"     gqa chat --server ADDR
+  --model M        the model file; default: the default model
+  --workers N      worker processes; default 2
+  --port P         the router's port; default 50051 (0: pick a free one)
+  --threads N      CPU threads per worker; default: cores / workers
+  --kv-bytes B, --kv-dtype D, --kv-policy P   each worker's KV cache (gqa-worker)
+  --policy P       the router's routing policy; default least-loaded
+  --api-keys F     the router's API key file; default: none (open, local use)
+  --fake-model     workers without a model (gqa-worker --fake-model), for tests
+)";
+
+// The sibling binary: beside this one (an install) or in the build tree
+// (build/tools/gqa/gqa -> build/tools/<dir>/<name>).
+absl::StatusOr<std::string> FindBinary(const std::string& name, const std::string& dir) {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return absl::InternalError("cannot read /proc/self/exe");
+  self[n] = '\0';
+  std::string here(self);
+  here = here.substr(0, here.rfind('/'));
+  for (const std::string& candidate :
+       {absl::StrCat(here, "/", name), absl::StrCat(here, "/../", dir, "/", name)}) {
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return absl::NotFoundError(absl::StrCat(name, " is not beside ", here,
+                                          " nor in the build tree; build it first"));
+}
+
+int Fail(const absl::Status& status, int code) {
+  std::cerr << "gqa serve: " << status.message() << "\n";
+  return code;
+}
+
+}  // namespace
+
+int RunServeCommand(int argc, char** argv) {
+  absl::StatusOr<CommandLine> flags = CommandLine::Parse(absl::MakeConstSpan(argv + 1, argv + argc),
+                                                         absl::MakeConstSpan(kServeFlags));
+  if (!flags.ok()) return Fail(flags.status(), 2);
+  if (flags->Has("help")) {
+    std::cout << kServeUsage;
+    return 0;
+  }
+  int64_t workers = 2;
+  if (auto v = flags->Value("workers")) {
+    absl::StatusOr<int64_t> parsed = ParsePositiveInt("--workers", *v);
+    if (!parsed.ok() || *parsed > 64) {
+      return Fail(absl::InvalidArgumentError("--workers must be in [1, 64]"), 2);
+    }
+    workers = *parsed;
+  }
+  const std::string port = flags->Value("port").value_or("50051");
+  const std::string model = flags->Value("model").value_or(DefaultModelPath());
+  const bool fake = flags->Has("fake-model");
+  if (!Env::Default()->FileExists(model) && !Env::Default()->FileExists(model + "/config.json")) {
+    return Fail(absl::NotFoundError(absl::StrCat(
+                    "no model at ", model, " (scripts/setup.sh fetches the default model)")),
+                1);
+  }
+  absl::StatusOr<std::string> worker_binary = FindBinary("gqa-worker", "gqa_worker");
+  absl::StatusOr<std::string> router_binary = FindBinary("gqa-router", "gqa_router");
+  if (!worker_binary.ok()) return Fail(worker_binary.status(), 1);
+  if (!router_binary.ok()) return Fail(router_binary.status(), 1);
+  absl::StatusOr<std::string> kvstore_binary = FindBinary("gqa-kvstore", "gqa_kvstore");
+
+  // Signals are taken by sigwait below; blocked before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGCHLD);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  const int64_t cores = std::max<int64_t>(1, sysconf(_SC_NPROCESSORS_ONLN));
+  const std::string threads =
+      flags->Value("threads").value_or(std::to_string(std::max<int64_t>(1, cores / workers)));
+  constexpr absl::Duration kStartTimeout = absl::Seconds(120);
+
+  std::unique_ptr<ChildProcess> kvstore;
+  std::string kvstore_address;
+  if (kvstore_binary.ok()) {
+    absl::StatusOr<std::unique_ptr<ChildProcess>> started = ChildProcess::Start(
+        {*kvstore_binary, "--port", "0", "--listen", "127.0.0.1", "--memory-bytes", "256MiB"});
+    if (!started.ok()) return Fail(started.status(), 1);
+    kvstore = *std::move(started);
+    absl::StatusOr<std::string> address = kvstore->WaitForListenAddress(kStartTimeout);
+    if (!address.ok()) return Fail(address.status(), 1);
+    kvstore_address = *address;
+  }
+  std::vector<std::unique_ptr<ChildProcess>> worker_processes;
+  for (int64_t i = 0; i < workers; ++i) {
+    std::vector<std::string> args = {*worker_binary, "--model", model, "--port", "0",
+                                     "--listen", "127.0.0.1", "--threads", threads};
+    for (const char* flag : {"kv-bytes", "kv-dtype", "kv-policy"}) {
+      if (auto v = flags->Value(flag)) {
+        args.push_back(absl::StrCat("--", flag));
+        args.push_back(*v);
+      }
+    }
+    if (fake) args.push_back("--fake-model");
+    absl::StatusOr<std::unique_ptr<ChildProcess>> started = ChildProcess::Start(args);
+    if (!started.ok()) return Fail(started.status(), 1);
+    worker_processes.push_back(*std::move(started));
+  }
+  std::vector<std::string> worker_addresses;
+  for (auto& worker : worker_processes) {
+    absl::StatusOr<std::string> address = worker->WaitForListenAddress(kStartTimeout);
+    if (!address.ok()) return Fail(address.status(), 1);
+    worker_addresses.push_back(*address);
+  }
+  std::vector<std::string> router_args = {*router_binary, "--model", model, "--port", port,
+                                          "--listen", "127.0.0.1", "--workers",
+                                          absl::StrJoin(worker_addresses, ",")};
+  for (const char* flag : {"policy", "api-keys"}) {
+    if (auto v = flags->Value(flag)) {
+      router_args.push_back(absl::StrCat("--", flag));
+      router_args.push_back(*v);
+    }
+  }
+  absl::StatusOr<std::unique_ptr<ChildProcess>> router = ChildProcess::Start(router_args);
+  if (!router.ok()) return Fail(router.status(), 1);
+  absl::StatusOr<std::string> router_address = (*router)->WaitForListenAddress(kStartTimeout);
+  if (!router_address.ok()) return Fail(router_address.status(), 1);
+
+  std::cout << "gqaserve is up: router " << *router_address << ", " << workers << " worker(s) "
+            << absl::StrJoin(worker_addresses, " ")
+            << (kvstore ? absl::StrCat(", kvstore ", kvstore_address) : ", no kvstore (not built)")
+            << "\n  try: gqa generate --server " << *router_address
+            << " \"What is grouped-query attention?\"\nCtrl-C stops the cluster." << std::endl;
+
+  int exit_code = 0;
+  while (true) {
+    int signal = 0;
+    sigwait(&signals, &signal);
+    if (signal != SIGCHLD) {
+      std::cerr << "gqa serve: stopping the cluster\n";
+      break;
+    }
+    if ((*router)->Exited()) {
+      std::cerr << "gqa serve: the router exited; stopping the cluster\n";
+      exit_code = 1;
+      break;
+    }
+    for (auto& worker : worker_processes) {
+      if (worker->Exited()) {
+        std::cerr << "gqa serve: worker " << worker->pid()
+                  << " exited; the router fails its sequences over to the others\n";
+      }
+    }
+    if (kvstore && kvstore->Exited()) std::cerr << "gqa serve: the kvstore exited\n";
+  }
+  (*router)->Stop(absl::Seconds(35));
+  for (auto& worker : worker_processes) worker->Stop(absl::Seconds(35));
+  if (kvstore) kvstore->Stop(absl::Seconds(10));
+  return exit_code;
+}
+
+}  // namespace gqa
