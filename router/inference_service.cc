@@ -379,9 +379,11 @@ absl::StatusOr<std::shared_ptr<WorkerEndpoint>> InferenceService::Choose(
     const bool kind_ok = std::find(info.kv_policy_kinds().begin(), info.kv_policy_kinds().end(),
                                    kind) != info.kv_policy_kinds().end();
     // Under `full` the sequence needs prompt + output slots; a worker whose
-    // whole cache is smaller can never serve it.
+    // whole cache is smaller can never serve it. (0 blocks: not reported, as
+    // by a --fake-model worker.)
     const int64_t needed = static_cast<int64_t>(request.prompt_ids.size()) + 1;
     const bool capacity_ok = request.kv_policy.TokenBound().has_value() ||
+                             info.num_kv_blocks() == 0 ||
                              info.num_kv_blocks() * info.block_size() >= needed;
     if (known) {
       any_known = true;
