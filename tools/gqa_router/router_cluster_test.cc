@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
 
 #include <thread>
 
@@ -16,7 +17,9 @@
 #include "core/env.h"
 #include "gmock/gmock.h"
 #include "gqa/v1/inference.grpc.pb.h"
+#include "gqa/v1/worker.grpc.pb.h"
 #include "gtest/gtest.h"
+#include "router/worker_pool.h"
 #include "tools/gqa/child_process.h"
 #include "worker/engine/convert/testing/random_llama.h"
 
@@ -247,6 +250,111 @@ TEST_F(RouterClusterTest, PastTheQueueCallsAreRefusedResourceExhausted) {
   EXPECT_EQ(ok + exhausted, 6);
   EXPECT_GE(ok, 3);         // two running and one queued
   EXPECT_GE(exhausted, 1);  // the rest
+}
+
+TEST_F(RouterClusterTest, DrainingWorkersGetNoNewSequences) {
+  const std::string a = StartWorker();
+  const std::string b = StartWorker();
+  // One attempt only: a sequence sent to the draining worker would fail.
+  StartRouter({a, b}, {"--max-attempts", "1", "--policy", "round-robin"});
+  WaitUntilServing();
+  auto worker = v1::Worker::NewStub(grpc::CreateChannel(a, grpc::InsecureChannelCredentials()));
+  grpc::ClientContext context;
+  v1::DrainRequest drain;
+  drain.set_timeout_ms(60000);
+  v1::DrainResponse drained;
+  std::thread drainer([&] { worker->Drain(&context, drain, &drained); });
+  absl::SleepFor(absl::Milliseconds(400));  // the router's next Load poll sees it
+  for (int i = 0; i < 10; ++i) {
+    StreamResult result = Generate(Request(absl::StrCat("after drain ", i), 3), "");
+    EXPECT_TRUE(result.status.ok()) << i << ": " << result.status.error_message();
+  }
+  drainer.join();
+}
+
+TEST_F(RouterClusterTest, ADnsNameBecomesItsAddresses) {
+  const std::string a = StartWorker();
+  const std::string port = a.substr(a.rfind(':') + 1);
+  absl::StatusOr<std::vector<std::string>> resolved = ResolveAddresses("localhost", std::stoi(port));
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_THAT(*resolved, ::testing::Contains(a));
+  StartRouter({absl::StrCat("dns:localhost:", port)});
+  WaitUntilServing();
+  EXPECT_EQ(Generate(Request("via dns", 3), "").token_ids.size(), 3u);
+  EXPECT_EQ(ResolveAddresses("no-such-host.invalid", 1).status().code(),
+            absl::StatusCode::kUnavailable);
+}
+
+// Certificates from the openssl command: a CA, the router's (for 127.0.0.1)
+// and a client's, all signed by the CA.
+std::string MakeCertificates() {
+  const std::string dir = absl::StrCat(testing::TempDir(), "/certs-", getpid());
+  const std::string script = absl::StrCat(
+      "set -e; mkdir -p ", dir, "; cd ", dir, "; ",
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -subj /CN=test-ca "
+      "-days 1 2>/dev/null; ",
+      "for who in server client; do ",
+      "openssl req -newkey rsa:2048 -nodes -keyout $who.key -out $who.csr -subj /CN=$who "
+      "2>/dev/null; ",
+      "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost' > san.ext; ",
+      "openssl x509 -req -in $who.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out $who.pem "
+      "-days 1 -extfile san.ext 2>/dev/null; done");
+  EXPECT_EQ(std::system(script.c_str()), 0) << script;
+  return dir;
+}
+
+std::string ReadOrDie(const std::string& path) {
+  absl::StatusOr<std::string> text = Env::Default()->ReadFile(path);
+  EXPECT_TRUE(text.ok()) << text.status();
+  return text.value_or("");
+}
+
+// A Generate over `credentials`; the status only.
+grpc::Status TryGenerate(const std::string& address,
+                         std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  auto stub = v1::Inference::NewStub(grpc::CreateChannel(address, credentials));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  v1::GenerateRequest request;
+  request.set_text("tls");
+  request.set_max_tokens(2);
+  auto reader = stub->Generate(&context, request);
+  v1::GenerateResponse response;
+  while (reader->Read(&response)) {
+  }
+  return reader->Finish();
+}
+
+TEST_F(RouterClusterTest, TlsAndMutualTls) {
+  const std::string certs = MakeCertificates();
+  const std::string worker = StartWorker();
+  grpc::SslCredentialsOptions server_only;
+  server_only.pem_root_certs = ReadOrDie(certs + "/ca.pem");
+  grpc::SslCredentialsOptions with_client_cert = server_only;
+  with_client_cert.pem_private_key = ReadOrDie(certs + "/client.key");
+  with_client_cert.pem_cert_chain = ReadOrDie(certs + "/client.pem");
+
+  const std::string tls = StartRouter(
+      {worker}, {"--tls-cert", certs + "/server.pem", "--tls-key", certs + "/server.key"});
+  grpc::Status status;
+  for (int i = 0; i < 50; ++i) {  // until the router has polled its worker
+    status = TryGenerate(tls, grpc::SslCredentials(server_only));
+    if (status.ok()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(TryGenerate(tls, grpc::InsecureChannelCredentials()).ok());
+
+  const std::string mtls =
+      StartRouter({worker}, {"--tls-cert", certs + "/server.pem", "--tls-key",
+                             certs + "/server.key", "--tls-client-ca", certs + "/ca.pem"});
+  for (int i = 0; i < 50; ++i) {
+    status = TryGenerate(mtls, grpc::SslCredentials(with_client_cert));
+    if (status.ok()) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_FALSE(TryGenerate(mtls, grpc::SslCredentials(server_only)).ok());
 }
 
 }  // namespace
