@@ -65,6 +65,83 @@ class PosixMappedFile : public MappedFile {
   size_t size_;
 };
 
+absl::Status WriteAll(int fd, const std::string& path, absl::string_view data,
+                      uint64_t* written = nullptr) {
+  while (!data.empty()) {
+    ssize_t n = ::write(fd, data.data(), data.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return ErrnoStatus("cannot write", path, errno);
+    }
+    data.remove_prefix(static_cast<size_t>(n));
+    if (written != nullptr) *written += static_cast<uint64_t>(n);
+  }
+  return absl::OkStatus();
+}
+
+class PosixAppendableFile : public AppendableFile {
+ public:
+  PosixAppendableFile(std::string path, int fd, uint64_t size)
+      : path_(std::move(path)), fd_(fd), size_(size) {}
+  PosixAppendableFile(const PosixAppendableFile&) = delete;
+  PosixAppendableFile& operator=(const PosixAppendableFile&) = delete;
+  ~PosixAppendableFile() override { (void)Close(); }
+
+  absl::Status Append(absl::string_view data) override {
+    if (fd_ < 0) return absl::FailedPreconditionError(absl::StrCat(path_, " is closed"));
+    return WriteAll(fd_, path_, data, &size_);
+  }
+
+  absl::Status Sync() override {
+    if (fd_ < 0) return absl::FailedPreconditionError(absl::StrCat(path_, " is closed"));
+    if (::fdatasync(fd_) != 0) return ErrnoStatus("cannot sync", path_, errno);
+    return absl::OkStatus();
+  }
+
+  absl::Status Close() override {
+    if (fd_ < 0) return absl::OkStatus();
+    const int fd = fd_;
+    fd_ = -1;
+    if (::close(fd) != 0) return ErrnoStatus("cannot close", path_, errno);
+    return absl::OkStatus();
+  }
+
+  uint64_t Size() const override { return size_; }
+
+ private:
+  std::string path_;
+  int fd_;
+  uint64_t size_;
+};
+
+class PosixRandomAccessFile : public RandomAccessFile {
+ public:
+  PosixRandomAccessFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  PosixRandomAccessFile(const PosixRandomAccessFile&) = delete;
+  PosixRandomAccessFile& operator=(const PosixRandomAccessFile&) = delete;
+  ~PosixRandomAccessFile() override { ::close(fd_); }
+
+  absl::StatusOr<std::string> Read(uint64_t offset, size_t n) const override {
+    std::string out(n, '\0');
+    size_t done = 0;
+    while (done < n) {
+      ssize_t got = ::pread(fd_, out.data() + done, n - done, static_cast<off_t>(offset + done));
+      if (got < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus("cannot read", path_, errno);
+      }
+      if (got == 0) break;  // end of file
+      done += static_cast<size_t>(got);
+    }
+    out.resize(done);
+    return out;
+  }
+
+ private:
+  std::string path_;
+  int fd_;
+};
+
 class PosixEnv : public Env {
  public:
   absl::StatusOr<std::string> ReadFile(const std::string& path) override {
@@ -151,6 +228,32 @@ class PosixEnv : public Env {
     return names;
   }
 
+  absl::StatusOr<std::unique_ptr<AppendableFile>> NewAppendableFile(
+      const std::string& path) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) return ErrnoStatus("cannot open for append", path, errno);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return ErrnoStatus("cannot stat", path, err);
+    }
+    return std::make_unique<PosixAppendableFile>(path, fd, static_cast<uint64_t>(st.st_size));
+  }
+
+  absl::StatusOr<std::unique_ptr<RandomAccessFile>> NewRandomAccessFile(
+      const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus("cannot open", path, errno);
+    return std::make_unique<PosixRandomAccessFile>(path, fd);
+  }
+
+  int64_t NowUnixNanos() override {
+    struct timespec ts;
+    ::clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+  }
+
   int64_t NowNanos() override {
     struct timespec ts;
     ::clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -162,19 +265,6 @@ class PosixEnv : public Env {
     struct timespec ts{duration_ns / 1000000000, duration_ns % 1000000000};
     while (::nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
-  }
-
- private:
-  static absl::Status WriteAll(int fd, const std::string& path, absl::string_view data) {
-    while (!data.empty()) {
-      ssize_t n = ::write(fd, data.data(), data.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        return ErrnoStatus("cannot write", path, errno);
-      }
-      data.remove_prefix(static_cast<size_t>(n));
-    }
-    return absl::OkStatus();
   }
 };
 

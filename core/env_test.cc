@@ -37,6 +37,68 @@ void ExerciseFiles(Env* env, const std::string& dir) {
   EXPECT_EQ(env->DeleteFile(path).code(), absl::StatusCode::kNotFound);
 }
 
+// Appendable and positional-read files, the same on every Env.
+void ExerciseAppendAndRead(Env* env, const std::string& dir) {
+  const std::string path = dir + "/log";
+  {
+    auto file = env->NewAppendableFile(path);
+    ASSERT_TRUE(file.ok()) << file.status();
+    EXPECT_EQ((*file)->Size(), 0u);
+    ASSERT_TRUE((*file)->Append("hello ").ok());
+    ASSERT_TRUE((*file)->Append("").ok());
+    ASSERT_TRUE((*file)->Append("world").ok());
+    EXPECT_EQ((*file)->Size(), 11u);
+    ASSERT_TRUE((*file)->Sync().ok());
+    ASSERT_TRUE((*file)->Close().ok());
+    ASSERT_TRUE((*file)->Close().ok());  // idempotent
+    EXPECT_EQ((*file)->Append("x").code(), absl::StatusCode::kFailedPrecondition);
+  }
+  // Reopening keeps the bytes and appends after them.
+  auto again = env->NewAppendableFile(path);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->Size(), 11u);
+  auto mapped = env->MapFile(path);  // a snapshot that later appends do not disturb
+  ASSERT_TRUE(mapped.ok());
+  ASSERT_TRUE((*again)->Append("!").ok());
+  EXPECT_EQ(*env->ReadFile(path), "hello world!");
+  EXPECT_EQ((*mapped)->bytes().size(), 11u);
+
+  auto reader = env->NewRandomAccessFile(path);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_EQ(*(*reader)->Read(0, 5), "hello");
+  EXPECT_EQ(*(*reader)->Read(6, 100), "world!");  // short at the end
+  EXPECT_EQ(*(*reader)->Read(12, 4), "");
+  EXPECT_EQ(*(*reader)->Read(1000, 4), "");
+  ASSERT_TRUE((*again)->Append("?").ok());
+  EXPECT_EQ(*(*reader)->Read(11, 2), "!?");  // sees appends made after opening
+  EXPECT_EQ(env->NewRandomAccessFile(dir + "/missing").status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(env->DeleteFile(path).ok());
+}
+
+TEST(PosixEnvTest, AppendAndPositionalRead) {
+  const std::string dir = TempDir();
+  ExerciseAppendAndRead(Env::Default(), dir);
+  ::rmdir(dir.c_str());
+}
+
+TEST(MemEnvTest, AppendAndPositionalRead) {
+  auto env = NewMemEnv();
+  ExerciseAppendAndRead(env.get(), "/mem");
+}
+
+TEST(PosixEnvTest, UnixClockIsWallTime) {
+  const int64_t now = Env::Default()->NowUnixNanos();
+  EXPECT_GT(now, int64_t{1'600'000'000} * 1'000'000'000);  // after 2020
+}
+
+TEST(MemEnvTest, UnixClockFollowsTheFakeClock) {
+  auto env = NewMemEnv();
+  EXPECT_EQ(env->NowUnixNanos(), MemEnv::kMemEnvUnixEpochNanos);
+  env->AdvanceClock(42);
+  EXPECT_EQ(env->NowUnixNanos(), MemEnv::kMemEnvUnixEpochNanos + 42);
+}
+
 TEST(PosixEnvTest, Files) {
   const std::string dir = TempDir();
   ExerciseFiles(Env::Default(), dir);
