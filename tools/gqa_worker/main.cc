@@ -11,6 +11,7 @@
 #include <string>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/security/credentials.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
@@ -25,6 +26,7 @@
 #include "worker/engine/model_file.h"
 #include "worker/service/engine_loop.h"
 #include "worker/service/fake_engine.h"
+#include "worker/service/kvstore_prefix_tier.h"
 #include "worker/service/worker_metrics.h"
 #include "worker/service/worker_service.h"
 
@@ -34,7 +36,8 @@ namespace {
 constexpr FlagSpec kWorkerFlags[] = {{"port"},        {"health-port"}, {"metrics-port"},
                                      {"backend"},     {"max-running"}, {"max-waiting"},
                                      {"listen"},      {"fake-model", false},
-                                     {"fake-ttft-ms"}, {"fake-itl-ms"}};
+                                     {"fake-ttft-ms"}, {"fake-itl-ms"}, {"kvstore"},
+                                     {"kvstore-token"}};
 
 constexpr char kUsage[] = R"(usage: gqa-worker [flags]
 
@@ -46,6 +49,10 @@ Serves gqa.v1.Worker for one model on the CPU backend.
   --backend cpu     the only backend of this build's worker binary
   --max-running N   sequences in the running batch; default 64
   --max-waiting N   queued requests before RESOURCE_EXHAUSTED; default 1024
+  --kvstore ADDR    share prefix blocks through a gqa-kvstore at ADDR: publish every
+                    full prefix block computed here, and fetch a new prompt's stored
+                    blocks before prefilling it (full policy only)
+  --kvstore-token T the kvstore's service token, if it requires one
   --fake-model      serve the same API with no model: the first token
                     --fake-ttft-ms (default 50) after a request arrives, then one
                     every --fake-itl-ms (default 20); for load-harness checks.
@@ -173,6 +180,7 @@ int Run(int argc, char** argv) {
     }
     exposer->RegisterCollectable(registry);
   }
+  std::unique_ptr<KvStorePrefixTier> prefix_tier;  // outlives the engine
   std::unique_ptr<SequenceEngine> engine;
   WorkerInfo info;
   info.instance_id = absl::StrCat("worker-", getpid());
@@ -198,8 +206,25 @@ int Run(int argc, char** argv) {
     info.num_kv_blocks = storage.num_blocks();
     info.kv_capacity_bytes = storage.num_blocks() * storage.bytes_per_block();
     if (local->tokenizer().eos_id() >= 0) info.eos_ids.push_back(local->tokenizer().eos_id());
+    if (auto address = flags->Value("kvstore")) {
+      const ModelConfig& config = local->model().config();
+      KvStorePrefixTierOptions tier_options;
+      tier_options.num_layers = static_cast<int32_t>(config.num_layers);
+      tier_options.num_kv_heads = static_cast<int32_t>(config.num_kv_heads);
+      tier_options.head_dim = static_cast<int32_t>(config.head_dim);
+      tier_options.block_size = static_cast<int32_t>(storage.block_size());
+      tier_options.dtype = storage.dtype();
+      kvstore::KvStoreClientOptions client_options;
+      client_options.bearer_token = flags->Value("kvstore-token").value_or("");
+      client_options.timeout = absl::Seconds(10);
+      prefix_tier = std::make_unique<KvStorePrefixTier>(
+          std::make_unique<kvstore::KvStoreClient>(
+              kvstore::NewKvStoreChannel(*address, grpc::InsecureChannelCredentials()),
+              client_options),
+          tier_options);
+    }
     engine = std::make_unique<EngineLoop>(&local->model(), &storage, Env::Default(), options,
-                                          &metrics);
+                                          &metrics, prefix_tier.get());
   }
   WorkerService service(engine.get(), info);
 

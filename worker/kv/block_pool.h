@@ -55,6 +55,8 @@ class BlockPool {
   // Unpublishes the cached blocks nobody owns, of `tenant` or of every
   // tenant when it is empty; blocks of live sequences stay. Returns how many.
   int64_t ClearCache(absl::string_view tenant);
+  // The tenant a published block was published for ("" when unpublished).
+  const std::string& tenant_of(int32_t block_id) const { return tenants_[block_id]; }
   // The block published as `id`, owned or free, if any.
   std::optional<int32_t> Find(const BlockId& id) const;
   // Adds an owner to a published block found by Find, taking it off the

@@ -170,4 +170,23 @@ KvUsage KvCacheManager::Usage(const SequenceKv& seq) const {
   return usage;
 }
 
+int64_t KvCacheManager::InstallPrefixBlocks(
+    absl::string_view tenant, absl::Span<const BlockId> ids,
+    const std::function<bool(int32_t block, size_t index)>& fill) {
+  int64_t installed = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (pool_.Find(ids[i]).has_value()) continue;
+    std::optional<std::vector<int32_t>> block = pool_.TryAllocate(1);
+    if (!block.has_value()) break;
+    if (!fill((*block)[0], i)) {
+      pool_.Free(*block);
+      break;
+    }
+    pool_.Publish((*block)[0], ids[i], tenant);
+    pool_.Free(*block);  // cached: findable until an allocation reuses it
+    ++installed;
+  }
+  return installed;
+}
+
 }  // namespace gqa

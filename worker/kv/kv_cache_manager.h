@@ -15,6 +15,7 @@
 #define GQA_WORKER_KV_KV_CACHE_MANAGER_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -102,6 +103,14 @@ class KvCacheManager {
   // required for h2o sequences, ignored otherwise.
   void Commit(SequenceKv& seq, const StepColumnSums* sums);
 
+  // Installs prefix blocks that come from elsewhere (the kvstore) as cached
+  // blocks of `tenant`, so that a later Begin finds them like its own: for
+  // each id in order that is not cached yet, allocates a block, lets
+  // `fill(block, index)` write its K/V, publishes it and leaves it cached
+  // (owned by nobody, evictable). Stops at the first block it cannot
+  // allocate or fill. Returns how many blocks it installed.
+  int64_t InstallPrefixBlocks(absl::string_view tenant, absl::Span<const BlockId> ids,
+                              const std::function<bool(int32_t block, size_t index)>& fill);
   // Drops cached prefix blocks nobody owns (of `tenant`, or all when empty).
   int64_t ClearCache(absl::string_view tenant) { return pool_.ClearCache(tenant); }
 

@@ -252,3 +252,42 @@ TEST(KvCacheManagerTest, RandomizedLifecyclesNeverLeakBlocks) {
 
 }  // namespace
 }  // namespace gqa
+
+namespace gqa {
+namespace {
+
+TEST(KvCacheManagerInstallTest, InstalledBlocksAreFoundByBeginOfTheirTenantOnly) {
+  KvCacheManager kv(SmallOptions(8));
+  const std::vector<int32_t> prompt = Tokens(10);
+  const std::vector<BlockId> chain =
+      ChainBlockIds(RootBlockId("test-model", "alice"), prompt, /*block_size=*/4);
+  ASSERT_EQ(chain.size(), 2u);
+  std::vector<int32_t> filled;
+  EXPECT_EQ(kv.InstallPrefixBlocks("alice", chain,
+                                   [&](int32_t block, size_t) {
+                                     filled.push_back(block);
+                                     return true;
+                                   }),
+            2);
+  EXPECT_EQ(filled.size(), 2u);
+  EXPECT_EQ(kv.pool().num_free_blocks(), 8);  // cached, owned by nobody
+  auto seq = kv.Begin(KvPolicy::Full(), "alice", prompt, 20);
+  EXPECT_EQ(seq->reused_prefix_tokens(), 8);
+  EXPECT_EQ(seq->block_table()[0], filled[0]);
+  EXPECT_EQ(kv.Begin(KvPolicy::Full(), "bob", prompt, 20)->reused_prefix_tokens(), 0);
+  // Already cached blocks are not installed twice; a failed fill stops.
+  EXPECT_EQ(kv.InstallPrefixBlocks("alice", chain, [](int32_t, size_t) { return true; }), 0);
+  kv.Release(*seq);
+}
+
+TEST(KvCacheManagerInstallTest, AFailedFillInstallsNothingMoreAndLeaksNothing) {
+  KvCacheManager kv(SmallOptions(4));
+  const std::vector<BlockId> chain =
+      ChainBlockIds(RootBlockId("test-model", "t"), Tokens(12), 4);
+  EXPECT_EQ(kv.InstallPrefixBlocks("t", chain, [](int32_t, size_t i) { return i < 1; }), 1);
+  EXPECT_EQ(kv.pool().num_free_blocks(), 4);
+  EXPECT_EQ(kv.pool().num_published_blocks(), 1);
+}
+
+}  // namespace
+}  // namespace gqa

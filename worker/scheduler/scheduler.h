@@ -83,6 +83,8 @@ class Scheduler {
   bool idle() const { return running_.empty() && waiting_.empty(); }
   SchedulerStats stats() const;
   const KvCacheManager& kv() const { return kv_; }
+  // For installing prefix blocks fetched from the kvstore (engine thread).
+  KvCacheManager& mutable_kv() { return kv_; }
   // Drops cached prefix blocks no live sequence uses (of `tenant`, or all
   // when empty); returns how many.
   int64_t ClearCache(absl::string_view tenant) { return kv_.ClearCache(tenant); }

@@ -4,6 +4,8 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "core/block_id.h"
+#include "worker/kv/kv_block_transfer.h"
 
 namespace gqa {
 
@@ -53,15 +55,21 @@ SchedulerOptions WithCacheEvents(SchedulerOptions options) {
 }  // namespace
 
 EngineLoop::EngineLoop(Model* model, KvCacheStorage* storage, Env* env,
-                       const SchedulerOptions& options, WorkerMetrics* metrics)
+                       const SchedulerOptions& options, WorkerMetrics* metrics,
+                       PrefixTier* prefix_tier)
     : config_(model->config()),
       env_(env),
       metrics_(metrics),
       max_waiting_(options.max_waiting),
+      prefix_tier_(prefix_tier),
+      storage_(storage),
+      model_fingerprint_(model->fingerprint()),
+      block_size_(storage->block_size()),
       scheduler_(model, storage, env, WithCacheEvents(options)) {
   stats_ = scheduler_.stats();
   if (metrics_ != nullptr) metrics_->SetStats(stats_);
   thread_ = std::thread([this] { Run(); });
+  if (prefix_tier_ != nullptr) fetcher_ = std::thread([this] { FetchLoop(); });
 }
 
 EngineLoop::~EngineLoop() {
@@ -69,6 +77,7 @@ EngineLoop::~EngineLoop() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
+  if (fetcher_.joinable()) fetcher_.join();
   thread_.join();
 }
 
@@ -78,7 +87,7 @@ absl::Status EngineLoop::Submit(std::unique_ptr<EngineRequest> request,
   if (draining_ || stopping_) {
     return absl::UnavailableError("the worker is draining; send the request to another worker");
   }
-  if (stats_.waiting + static_cast<int64_t>(inbox_.size()) >= max_waiting_) {
+  if (stats_.waiting + static_cast<int64_t>(inbox_.size() + to_fetch_.size()) >= max_waiting_) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "the worker's queue is full (", max_waiting_, " waiting requests); retry later"));
   }
@@ -87,7 +96,19 @@ absl::Status EngineLoop::Submit(std::unique_ptr<EngineRequest> request,
         absl::StrCat("request_id '", request->id, "' is already live on this worker"));
   }
   auto tracker = std::make_shared<SequenceTracker>(this, request->id, std::move(sink));
-  inbox_.emplace_back(std::move(request), std::move(tracker));
+  Inbound inbound;
+  inbound.sink = std::move(tracker);
+  // Full-policy requests with a whole block to reuse look in the tier first.
+  const bool fetch = prefix_tier_ != nullptr && request->kv_policy == KvPolicy::Full() &&
+                     static_cast<int64_t>(request->prompt_ids.size() + request->output_ids.size()) >
+                         block_size_;
+  inbound.request = std::move(request);
+  if (fetch) {
+    fetching_ids_.insert(inbound.request->id);
+    to_fetch_.push_back(std::move(inbound));
+  } else {
+    inbox_.push_back(std::move(inbound));
+  }
   return absl::OkStatus();
 }
 
@@ -96,6 +117,7 @@ absl::Status EngineLoop::Cancel(const std::string& id) {
   if (!live_ids_.contains(id)) {
     return absl::NotFoundError(absl::StrCat("no live sequence has request_id '", id, "'"));
   }
+  if (fetching_ids_.contains(id)) cancelled_while_fetching_.insert(id);
   cancels_.push_back(id);
   return absl::OkStatus();
 }
@@ -126,6 +148,12 @@ void EngineLoop::ClearCache(std::string tenant, std::function<void(int64_t)> don
 void EngineLoop::PublishCacheEvents(std::vector<std::shared_ptr<CacheWatcher>> new_watchers) {
   std::vector<BlockId> removed, stored;
   scheduler_.TakeCacheEvents(removed, stored);
+  if (prefix_tier_ != nullptr) {
+    UploadStored(stored);
+    absl::MutexLock lock(&mu_);
+    for (const BlockId& id : removed) cached_ids_.erase(id);
+    cached_ids_.insert(stored.begin(), stored.end());
+  }
   // Changes first, to the watchers that already had a snapshot...
   for (auto [ids, is_stored] : {std::pair{&removed, false}, std::pair{&stored, true}}) {
     if (ids->empty()) continue;
@@ -182,13 +210,14 @@ void EngineLoop::Run() {
       clears.swap(clears_);
     }
     for (auto& [tenant, done] : clears) done(scheduler_.ClearCache(tenant));
-    for (auto& [request, sink] : inbox) {
-      absl::Status added = scheduler_.Add(std::move(request), sink);
+    for (Inbound& inbound : inbox) {
+      if (!inbound.fetched.empty()) InstallFetched(inbound);
+      absl::Status added = scheduler_.Add(std::move(inbound.request), inbound.sink);
       if (!added.ok()) {
         SequenceSummary summary;
         summary.finish = EngineFinish::kError;
         summary.error = added;
-        sink->OnFinish(summary);
+        inbound.sink->OnFinish(summary);
       }
     }
     for (const std::string& id : cancels) scheduler_.Cancel(id);
@@ -209,14 +238,83 @@ void EngineLoop::Run() {
   {
     absl::MutexLock lock(&mu_);
     queued.swap(inbox_);
+    for (Inbound& inbound : to_fetch_) queued.push_back(std::move(inbound));
+    to_fetch_.clear();
     live.assign(live_ids_.begin(), live_ids_.end());
   }
-  for (auto& [request, sink] : queued) {
+  for (Inbound& inbound : queued) {
     SequenceSummary summary;
     summary.finish = EngineFinish::kCancelled;
-    sink->OnFinish(summary);
+    inbound.sink->OnFinish(summary);
   }
   for (const std::string& id : live) scheduler_.Cancel(id);
+}
+
+bool EngineLoop::HasFetchWork() const { return stopping_ || !to_fetch_.empty(); }
+
+void EngineLoop::FetchLoop() {
+  while (true) {
+    Inbound inbound;
+    std::vector<BlockId> chain;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(this, &EngineLoop::HasFetchWork));
+      if (stopping_) return;
+      inbound = std::move(to_fetch_.front());
+      to_fetch_.pop_front();
+      // The blocks Begin may reuse: the whole ones within all but the last
+      // token to prefill.
+      std::vector<int32_t> tokens = inbound.request->prompt_ids;
+      tokens.insert(tokens.end(), inbound.request->output_ids.begin(),
+                    inbound.request->output_ids.end());
+      tokens.pop_back();
+      chain = ChainBlockIds(RootBlockId(model_fingerprint_, inbound.request->tenant), tokens,
+                            block_size_);
+      size_t cached = 0;
+      while (cached < chain.size() && cached_ids_.contains(chain[cached])) ++cached;
+      chain.erase(chain.begin(), chain.begin() + static_cast<std::ptrdiff_t>(cached));
+    }
+    if (!chain.empty()) {
+      inbound.fetched = prefix_tier_->Fetch(inbound.request->tenant, chain);
+      chain.resize(inbound.fetched.size());
+      inbound.fetched_ids = std::move(chain);
+    }
+    bool cancelled = false;
+    {
+      absl::MutexLock lock(&mu_);
+      fetching_ids_.erase(inbound.request->id);
+      cancelled = cancelled_while_fetching_.erase(inbound.request->id) > 0;
+      if (!cancelled) inbox_.push_back(std::move(inbound));
+    }
+    if (cancelled) {
+      SequenceSummary summary;
+      summary.finish = EngineFinish::kCancelled;
+      inbound.sink->OnFinish(summary);
+    }
+  }
+}
+
+void EngineLoop::InstallFetched(Inbound& inbound) {
+  const std::vector<PagedKvView>& views = storage_->layer_views();
+  scheduler_.mutable_kv().InstallPrefixBlocks(
+      inbound.request->tenant, inbound.fetched_ids, [&](int32_t block, size_t index) {
+        if (!ImportKvBlock(views, block, inbound.fetched[index]).ok()) return false;
+        installed_now_.insert(inbound.fetched_ids[index]);
+        return true;
+      });
+}
+
+void EngineLoop::UploadStored(const std::vector<BlockId>& stored) {
+  const BlockPool& pool = scheduler_.kv().pool();
+  for (const BlockId& id : stored) {
+    if (installed_now_.erase(id) > 0) continue;  // it came from the tier
+    const std::optional<int32_t> block = pool.Find(id);
+    if (!block.has_value()) continue;
+    std::string payload;
+    if (!ExportKvBlock(storage_->layer_views(), *block, &payload).ok()) continue;
+    prefix_tier_->Publish(pool.tenant_of(*block), id, std::move(payload));
+  }
+  installed_now_.clear();
 }
 
 }  // namespace gqa

@@ -3,10 +3,15 @@
 // through a mutex-guarded inbox and read a stats snapshot, never touching
 // the scheduler themselves (STYLE.md "Threading"). Sinks are called on the
 // engine thread and must not block. Also feeds the worker's metrics.
+// With a PrefixTier (the kvstore), a fetch thread looks up each new
+// full-policy request's prompt there first, and the engine thread installs
+// what it found as cached prefix blocks before the scheduler sees the
+// request; every full block the engine computes is published to the tier.
 // Thread-safe.
 #ifndef GQA_WORKER_SERVICE_ENGINE_LOOP_H_
 #define GQA_WORKER_SERVICE_ENGINE_LOOP_H_
 
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "worker/scheduler/scheduler.h"
+#include "worker/service/prefix_tier.h"
 #include "worker/service/sequence_engine.h"
 #include "worker/service/worker_metrics.h"
 
@@ -24,10 +30,10 @@ namespace gqa {
 
 class EngineLoop final : public SequenceEngine {
  public:
-  // Starts the engine thread. `model`, `storage`, `env` and `metrics` (may
-  // be null) must outlive it.
+  // Starts the engine thread. `model`, `storage`, `env`, `metrics` and
+  // `prefix_tier` (both may be null) must outlive it.
   EngineLoop(Model* model, KvCacheStorage* storage, Env* env, const SchedulerOptions& options,
-             WorkerMetrics* metrics = nullptr);
+             WorkerMetrics* metrics = nullptr, PrefixTier* prefix_tier = nullptr);
   // Cancels what is still live and joins the thread.
   ~EngineLoop() override;
   EngineLoop(const EngineLoop&) = delete;
@@ -44,7 +50,21 @@ class EngineLoop final : public SequenceEngine {
 
  private:
   class SequenceTracker;
+  // A request on its way to the scheduler, with the prefix blocks fetched
+  // for it (ids and payloads, in chain order).
+  struct Inbound {
+    std::unique_ptr<EngineRequest> request;
+    std::shared_ptr<SequenceSink> sink;
+    std::vector<BlockId> fetched_ids;
+    std::vector<std::string> fetched;
+  };
   void Run();
+  void FetchLoop();
+  bool HasFetchWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Engine thread: installs an inbound request's fetched blocks.
+  void InstallFetched(Inbound& inbound);
+  // Engine thread: publishes the step's newly stored blocks to the tier.
+  void UploadStored(const std::vector<BlockId>& stored);
   void Forget(const std::string& id);
   // Engine thread: snapshots for new or lagging watchers, then this step's changes.
   void PublishCacheEvents(std::vector<std::shared_ptr<CacheWatcher>> new_watchers);
@@ -54,8 +74,14 @@ class EngineLoop final : public SequenceEngine {
   WorkerMetrics* const metrics_;
   const int64_t max_waiting_;
   mutable absl::Mutex mu_;
-  std::vector<std::pair<std::unique_ptr<EngineRequest>, std::shared_ptr<SequenceSink>>> inbox_
-      ABSL_GUARDED_BY(mu_);
+  std::vector<Inbound> inbox_ ABSL_GUARDED_BY(mu_);
+  // Prefix tier: requests waiting for their fetch, the ids of those being
+  // fetched that were cancelled meanwhile, and a copy of the pool's
+  // published ids for the fetcher (so it fetches only what is not cached).
+  std::deque<Inbound> to_fetch_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> fetching_ids_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> cancelled_while_fetching_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<BlockId> cached_ids_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> cancels_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_set<std::string> live_ids_ ABSL_GUARDED_BY(mu_);
   SchedulerStats stats_ ABSL_GUARDED_BY(mu_);
@@ -63,10 +89,16 @@ class EngineLoop final : public SequenceEngine {
   std::vector<std::pair<std::string, std::function<void(int64_t)>>> clears_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  PrefixTier* const prefix_tier_;
+  KvCacheStorage* const storage_;
+  const std::string model_fingerprint_;
+  const int64_t block_size_;
   Scheduler scheduler_;  // engine thread only
+  absl::flat_hash_set<BlockId> installed_now_;  // engine thread only: not uploaded back
   std::vector<std::shared_ptr<CacheWatcher>> watchers_;  // engine thread only
   uint64_t cache_sequence_ = 0;                           // engine thread only
   std::thread thread_;
+  std::thread fetcher_;  // only with a prefix tier
 };
 
 }  // namespace gqa

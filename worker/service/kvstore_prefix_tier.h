@@ -1,0 +1,64 @@
+// KvStorePrefixTier: the PrefixTier of a gqa-kvstore (gqa-worker --kvstore).
+// Blocks are keyed (tenant, logical id, every KV head of this rank, the
+// cache dtype) with the payload layout of kvstore.proto; uploads run on one
+// background thread with a bounded queue. Thread-safe.
+#ifndef GQA_WORKER_SERVICE_KVSTORE_PREFIX_TIER_H_
+#define GQA_WORKER_SERVICE_KVSTORE_PREFIX_TIER_H_
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "core/dtype.h"
+#include "kvstore/service/kvstore_client.h"
+#include "worker/service/prefix_tier.h"
+
+namespace gqa {
+
+struct KvStorePrefixTierOptions {
+  int32_t num_layers = 0;
+  int32_t num_kv_heads = 0;  // of this rank, starting at first_kv_head
+  int32_t first_kv_head = 0;
+  int32_t head_dim = 0;
+  int32_t block_size = 16;
+  DType dtype = DType::kF32;
+  int64_t max_queued_bytes = 256LL << 20;  // uploads waiting; more are dropped
+};
+
+class KvStorePrefixTier final : public PrefixTier {
+ public:
+  KvStorePrefixTier(std::unique_ptr<kvstore::KvStoreClient> client,
+                    KvStorePrefixTierOptions options);
+  // Stops the uploader (queued blocks not yet sent are dropped).
+  ~KvStorePrefixTier() override;
+
+  std::vector<std::string> Fetch(const std::string& tenant,
+                                 absl::Span<const BlockId> chain) override;
+  void Publish(const std::string& tenant, const BlockId& id, std::string payload) override;
+
+  int64_t num_uploaded() const;
+  int64_t num_dropped() const;
+
+ private:
+  kvstore::BlockKey KeyFor(const std::string& tenant, const BlockId& id) const;
+  void UploadLoop();
+  bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  std::unique_ptr<kvstore::KvStoreClient> client_;
+  const KvStorePrefixTierOptions options_;
+  mutable absl::Mutex mu_;
+  std::deque<kvstore::Block> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t uploaded_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread uploader_;
+};
+
+}  // namespace gqa
+
+#endif  // GQA_WORKER_SERVICE_KVSTORE_PREFIX_TIER_H_
