@@ -110,7 +110,7 @@ int RunServeCommand(int argc, char** argv) {
   std::string kvstore_address;
   if (kvstore_binary.ok()) {
     absl::StatusOr<std::unique_ptr<ChildProcess>> started = ChildProcess::Start(
-        {*kvstore_binary, "--port", "0", "--listen", "127.0.0.1", "--memory-bytes", "256MiB"});
+        {*kvstore_binary, "--port", "0", "--listen", "127.0.0.1", "--memory-bytes", "1GiB"});
     if (!started.ok()) return Fail(started.status(), 1);
     kvstore = *std::move(started);
     absl::StatusOr<std::string> address = kvstore->WaitForListenAddress(kStartTimeout);
@@ -127,7 +127,12 @@ int RunServeCommand(int argc, char** argv) {
         args.push_back(*v);
       }
     }
-    if (fake) args.push_back("--fake-model");
+    if (fake) {
+      args.push_back("--fake-model");
+    } else if (!kvstore_address.empty()) {
+      args.push_back("--kvstore");  // workers share prefix blocks through it
+      args.push_back(kvstore_address);
+    }
     absl::StatusOr<std::unique_ptr<ChildProcess>> started = ChildProcess::Start(args);
     if (!started.ok()) return Fail(started.status(), 1);
     worker_processes.push_back(*std::move(started));
