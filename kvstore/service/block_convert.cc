@@ -1,9 +1,11 @@
 #include "kvstore/service/block_convert.h"
 
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
+#include "proto/convert/kv_convert.h"
 
 namespace gqa::kvstore {
 namespace {
@@ -84,29 +86,11 @@ int64_t LayoutPayloadBytes(const BlockLayout& layout, const KvShard& shard, DTyp
 }
 
 absl::StatusOr<DType> DTypeFromProto(v1::KvDtype dtype, absl::string_view field) {
-  switch (dtype) {
-    case v1::KV_DTYPE_F32: return DType::kF32;
-    case v1::KV_DTYPE_F16: return DType::kF16;
-    case v1::KV_DTYPE_BF16: return DType::kBF16;
-    case v1::KV_DTYPE_FP8_E4M3: return DType::kFp8E4M3;
-    case v1::KV_DTYPE_FP8_E5M2: return DType::kFp8E5M2;
-    default: break;
-  }
+  if (std::optional<DType> known = gqa::DTypeFromProto(dtype)) return *known;
   return Invalid(field, absl::StrCat("dtype ", static_cast<int>(dtype),
                                      dtype == v1::KV_DTYPE_UNSPECIFIED ? " (KV_DTYPE_UNSPECIFIED)"
                                                                        : " (unknown)",
                                      " is not a storable dtype; set the block's KV dtype"));
-}
-
-v1::KvDtype DTypeToProto(DType dtype) {
-  switch (dtype) {
-    case DType::kF32: return v1::KV_DTYPE_F32;
-    case DType::kF16: return v1::KV_DTYPE_F16;
-    case DType::kBF16: return v1::KV_DTYPE_BF16;
-    case DType::kFp8E4M3: return v1::KV_DTYPE_FP8_E4M3;
-    case DType::kFp8E5M2: return v1::KV_DTYPE_FP8_E5M2;
-  }
-  return v1::KV_DTYPE_UNSPECIFIED;
 }
 
 absl::Status ValidateTenant(absl::string_view tenant, absl::string_view field) {

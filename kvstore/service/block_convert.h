@@ -50,7 +50,7 @@ int64_t LayoutPayloadBytes(const BlockLayout& layout, const KvShard& shard, DTyp
 // Field conversions. `field` is the message path used in error messages,
 // e.g. "keys[3]" or "header.key".
 absl::StatusOr<DType> DTypeFromProto(v1::KvDtype dtype, absl::string_view field);
-v1::KvDtype DTypeToProto(DType dtype);
+// (DType -> proto: gqa::DTypeToProto in proto/convert/kv_convert.h.)
 absl::Status ValidateTenant(absl::string_view tenant, absl::string_view field);
 absl::Status ValidateSeqId(absl::string_view seq_id, absl::string_view field);
 absl::StatusOr<KvShard> ShardFromProto(const v1::KvShard& shard, const KvStoreLimits& limits,

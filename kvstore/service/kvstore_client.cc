@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "core/crc32c.h"
+#include "proto/convert/kv_convert.h"
 #include "core/grpc/keepalive.h"
 #include "core/grpc/status_convert.h"
 #include "core/status.h"

@@ -66,7 +66,7 @@ void DiskTier::UnindexLocked(Index::iterator it) {
 bool DiskTier::ExpireIfDueLocked(Index::iterator it, int64_t now_ns) {
   if (it->second.expiry_ns == 0 || now_ns < it->second.expiry_ns) return false;
   UnindexLocked(it);
-  num_expired_.fetch_add(1);
+  counters_.expired.fetch_add(1);
   return true;
 }
 
@@ -156,7 +156,7 @@ void DiskTier::DropCorruptLocked(const std::string& key, const IndexEntry& seen)
   LOG(ERROR) << "disk tier dropped a record failing its checksum segment="
              << segments_.at(seen.segment_id)->path << " offset=" << seen.offset;
   UnindexLocked(it);
-  num_corrupt_dropped_.fetch_add(1);
+  counters_.corrupt_dropped.fetch_add(1);
 }
 
 absl::StatusOr<Block> DiskTier::Get(const BlockKey& key) {
@@ -204,7 +204,7 @@ absl::StatusOr<Block> DiskTier::Get(const BlockKey& key) {
     DropCorruptLocked(encoded, entry);
     return absl::NotFoundError("a disk tier record failed its checksum and was dropped");
   }
-  num_hits_.fetch_add(1);
+  counters_.hits.fetch_add(1);
   return block;
 }
 
@@ -251,9 +251,7 @@ TierStats DiskTier::Stats() {
     stats.num_prefix_blocks = num_prefix_blocks_;
     stats.num_swap_blocks = num_swap_blocks_;
   }
-  stats.num_hits = num_hits_.load();
-  stats.num_evictions = num_evictions_.load();
-  stats.num_corrupt_dropped = num_corrupt_dropped_.load();
+  counters_.FillStats(stats);
   return stats;
 }
 

@@ -70,7 +70,7 @@ class DiskTier : public Tier {
                                              absl::string_view seq_id) override;
   int64_t SweepExpired() override;
   TierStats Stats() override;
-  int64_t num_expired_swap_blocks() override { return num_expired_.load(); }
+  int64_t num_expired_swap_blocks() override { return counters_.expired.load(); }
 
   // Segment files now, and the path of the one holding `key` ("" if none).
   int64_t NumSegmentsForTesting();
@@ -150,10 +150,7 @@ class DiskTier : public Tier {
   int64_t num_swap_blocks_ ABSL_GUARDED_BY(mu_) = 0;
   absl::btree_set<std::pair<int64_t, std::string>> expiries_ ABSL_GUARDED_BY(mu_);
 
-  std::atomic<int64_t> num_hits_{0};
-  std::atomic<int64_t> num_evictions_{0};
-  std::atomic<int64_t> num_corrupt_dropped_{0};
-  std::atomic<int64_t> num_expired_{0};
+  TierCounters counters_;
 };
 
 }  // namespace gqa::kvstore

@@ -88,7 +88,7 @@ void DiskTier::DropSegmentLocked(uint64_t id) {
       ++num_evicted;
     }
   }
-  num_evictions_.fetch_add(num_evicted);
+  counters_.evictions.fetch_add(num_evicted);
   if (segment.writer != nullptr) (void)segment.writer->Close();
   if (active_prefix_ == id) active_prefix_ = 0;
   if (active_swap_ == id) active_swap_ = 0;
@@ -183,7 +183,7 @@ void DiskTier::ApplyScannedRecord(Segment& segment, int64_t offset, const Record
   if (it != index_.end()) UnindexLocked(it);  // superseded by this later record
   segment.block_records.emplace_back(header.encoded_key, offset);
   if (expired) {
-    num_expired_.fetch_add(1);
+    counters_.expired.fetch_add(1);
     return;
   }
   segment.num_live += 1;
@@ -250,7 +250,7 @@ absl::Status DiskTier::LoadSegments() {
       LOG(ERROR) << "disk tier cannot open segment=" << segment.path << ": " << reader.status();
     }
   }
-  num_corrupt_dropped_.fetch_add(num_corrupt);
+  counters_.corrupt_dropped.fetch_add(num_corrupt);
   LOG(INFO) << "disk tier opened dir=" << dir_ << " segments=" << segments_.size()
             << " bytes=" << total_bytes_ << " prefix_blocks=" << num_prefix_blocks_
             << " swap_blocks=" << num_swap_blocks_ << " corrupt_dropped=" << num_corrupt;

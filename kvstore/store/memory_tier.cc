@@ -38,7 +38,7 @@ void MemoryTier::EraseLocked(Map::iterator it) {
 bool MemoryTier::ExpireIfDueLocked(Map::iterator it, int64_t now_ns) {
   if (it->second.expiry_ns == 0 || now_ns < it->second.expiry_ns) return false;
   EraseLocked(it);
-  num_expired_.fetch_add(1);
+  counters_.expired.fetch_add(1);
   return true;
 }
 
@@ -93,7 +93,7 @@ absl::Status MemoryTier::EvictLocked(uint64_t handle) {
     }
   }
   EraseLocked(it);
-  num_evictions_.fetch_add(1);
+  counters_.evictions.fetch_add(1);
   return absl::OkStatus();
 }
 
@@ -156,12 +156,12 @@ absl::StatusOr<Block> MemoryTier::Get(const BlockKey& key) {
     auto it = entries_.find(encoded);
     if (it != entries_.end() && it->second.block == block) {
       EraseLocked(it);
-      num_corrupt_dropped_.fetch_add(1);
+      counters_.corrupt_dropped.fetch_add(1);
       LOG(ERROR) << "memory tier dropped a block failing its checksum tenant=" << key.tenant;
     }
     return absl::NotFoundError("a memory tier block failed its checksum and was dropped");
   }
-  num_hits_.fetch_add(1);
+  counters_.hits.fetch_add(1);
   return *block;
 }
 
@@ -209,9 +209,7 @@ TierStats MemoryTier::Stats() {
     stats.num_prefix_blocks = num_prefix_blocks_;
     stats.num_swap_blocks = num_swap_blocks_;
   }
-  stats.num_hits = num_hits_.load();
-  stats.num_evictions = num_evictions_.load();
-  stats.num_corrupt_dropped = num_corrupt_dropped_.load();
+  counters_.FillStats(stats);
   return stats;
 }
 

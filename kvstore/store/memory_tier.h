@@ -55,7 +55,7 @@ class MemoryTier : public Tier {
                                              absl::string_view seq_id) override;
   int64_t SweepExpired() override;
   TierStats Stats() override;
-  int64_t num_expired_swap_blocks() override { return num_expired_.load(); }
+  int64_t num_expired_swap_blocks() override { return counters_.expired.load(); }
 
   // Flips one payload byte of a held block, as a memory fault would. Returns
   // false when the key is not held.
@@ -97,10 +97,7 @@ class MemoryTier : public Tier {
   int64_t num_prefix_blocks_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t num_swap_blocks_ ABSL_GUARDED_BY(mu_) = 0;
 
-  std::atomic<int64_t> num_hits_{0};
-  std::atomic<int64_t> num_evictions_{0};
-  std::atomic<int64_t> num_corrupt_dropped_{0};
-  std::atomic<int64_t> num_expired_{0};
+  TierCounters counters_;
 };
 
 }  // namespace gqa::kvstore

@@ -126,7 +126,7 @@ void RedisTier::UntrackMissing(const std::string& redis_key) {
     auto it = tracked_.find(redis_key);
     if (it == tracked_.end()) return;
     const bool expired = it->second.expiry_ns != 0 && env_->NowNanos() >= it->second.expiry_ns;
-    (expired ? num_expired_ : num_evictions_).fetch_add(1);
+    (expired ? counters_.expired : counters_.evictions).fetch_add(1);
   }
   Untrack(redis_key);
 }
@@ -198,13 +198,13 @@ absl::StatusOr<Block> RedisTier::Get(const BlockKey& key) {
                << (decoded.ok() ? "key mismatch" : decoded.status().message());
     (void)client_->Delete(redis_key);
     Untrack(redis_key);
-    num_corrupt_dropped_.fetch_add(1);
+    counters_.corrupt_dropped.fetch_add(1);
     return absl::NotFoundError("a redis tier record failed its checksum and was dropped");
   }
   if (decoded->expiry_unix_ns != 0 && env_->NowUnixNanos() >= decoded->expiry_unix_ns) {
     return absl::NotFoundError("expired in the redis tier");  // Redis drops it soon
   }
-  num_hits_.fetch_add(1);
+  counters_.hits.fetch_add(1);
   return std::move(decoded->block);
 }
 
@@ -268,7 +268,7 @@ int64_t RedisTier::SweepExpired() {
     }
   }
   for (const std::string& redis_key : expired) Untrack(redis_key);
-  num_expired_.fetch_add(static_cast<int64_t>(expired.size()));
+  counters_.expired.fetch_add(static_cast<int64_t>(expired.size()));
   return static_cast<int64_t>(expired.size());
 }
 
@@ -282,9 +282,7 @@ TierStats RedisTier::Stats() {
     stats.num_prefix_blocks = num_prefix_blocks_;
     stats.num_swap_blocks = num_swap_blocks_;
   }
-  stats.num_hits = num_hits_.load();
-  stats.num_evictions = num_evictions_.load();
-  stats.num_corrupt_dropped = num_corrupt_dropped_.load();
+  counters_.FillStats(stats);
   return stats;
 }
 

@@ -63,7 +63,7 @@ class RedisTier : public Tier {
   // or missing: an estimate. num_evictions counts blocks found missing
   // before their expiry (evicted by Redis, or deleted by another process).
   TierStats Stats() override;
-  int64_t num_expired_swap_blocks() override { return num_expired_.load(); }
+  int64_t num_expired_swap_blocks() override { return counters_.expired.load(); }
 
   // The Redis key of a block, and of a sequence's manifest.
   std::string BlockRedisKey(const BlockKey& key) const;
@@ -99,10 +99,7 @@ class RedisTier : public Tier {
   int64_t num_prefix_blocks_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t num_swap_blocks_ ABSL_GUARDED_BY(mu_) = 0;
 
-  std::atomic<int64_t> num_hits_{0};
-  std::atomic<int64_t> num_evictions_{0};
-  std::atomic<int64_t> num_corrupt_dropped_{0};
-  std::atomic<int64_t> num_expired_{0};
+  TierCounters counters_;
 };
 
 }  // namespace gqa::kvstore

@@ -6,6 +6,7 @@
 #ifndef GQA_KVSTORE_STORE_TIER_H_
 #define GQA_KVSTORE_STORE_TIER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 
@@ -19,6 +20,21 @@ namespace gqa::kvstore {
 
 // Blocks are immutable once stored; tiers share them instead of copying.
 using BlockRef = std::shared_ptr<const Block>;
+
+// The counters every tier keeps, updated and read without the tier's lock.
+struct TierCounters {
+  std::atomic<int64_t> hits{0};
+  std::atomic<int64_t> evictions{0};
+  std::atomic<int64_t> corrupt_dropped{0};
+  std::atomic<int64_t> expired{0};
+
+  // Copies hits, evictions and corrupt_dropped into `stats`.
+  void FillStats(TierStats& stats) const {
+    stats.num_hits = hits.load();
+    stats.num_evictions = evictions.load();
+    stats.num_corrupt_dropped = corrupt_dropped.load();
+  }
+};
 
 class Tier {
  public:
