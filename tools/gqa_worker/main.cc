@@ -37,7 +37,7 @@ constexpr FlagSpec kWorkerFlags[] = {{"port"},        {"health-port"}, {"metrics
                                      {"backend"},     {"max-running"}, {"max-waiting"},
                                      {"listen"},      {"fake-model", false},
                                      {"fake-ttft-ms"}, {"fake-itl-ms"}, {"kvstore"},
-                                     {"kvstore-token"}};
+                                     {"kvstore-token"}, {"kvstore-prefix-dtype"}};
 
 constexpr char kUsage[] = R"(usage: gqa-worker [flags]
 
@@ -53,6 +53,10 @@ Serves gqa.v1.Worker for one model on the CPU backend.
                     full prefix block computed here, and fetch a new prompt's stored
                     blocks before prefilling it (full policy only)
   --kvstore-token T the kvstore's service token, if it requires one
+  --kvstore-prefix-dtype fp8-e4m3|fp8-e5m2
+                    store published prefix blocks of an f32/f16/bf16 cache as FP8 with
+                    per-token scales (smaller; reused prefixes then differ within the
+                    bound in docs/kv-cache.md)
   --fake-model      serve the same API with no model: the first token
                     --fake-ttft-ms (default 50) after a request arrives, then one
                     every --fake-itl-ms (default 20); for load-harness checks.
@@ -214,6 +218,16 @@ int Run(int argc, char** argv) {
       tier_options.head_dim = static_cast<int32_t>(config.head_dim);
       tier_options.block_size = static_cast<int32_t>(storage.block_size());
       tier_options.dtype = storage.dtype();
+      if (auto stored = flags->Value("kvstore-prefix-dtype")) {
+        absl::StatusOr<DType> dtype = ParseDType(*stored);
+        if (!dtype.ok() || !IsFp8(*dtype) || IsFp8(storage.dtype())) {
+          return Fail(absl::InvalidArgumentError(absl::StrCat(
+                          "--kvstore-prefix-dtype ", *stored,
+                          ": expected fp8-e4m3 or fp8-e5m2, for an f32/f16/bf16 cache")),
+                      2);
+        }
+        tier_options.stored_dtype = *dtype;
+      }
       kvstore::KvStoreClientOptions client_options;
       client_options.bearer_token = flags->Value("kvstore-token").value_or("");
       client_options.timeout = absl::Seconds(10);

@@ -1,6 +1,7 @@
 #include "worker/service/kvstore_prefix_tier.h"
 
 #include "core/log.h"
+#include "kvstore/store/fp8_transcode.h"
 
 namespace gqa {
 namespace {
@@ -30,8 +31,16 @@ kvstore::BlockKey KvStorePrefixTier::KeyFor(const std::string& tenant, const Blo
   key.logical_id.assign(reinterpret_cast<const char*>(id.data()), id.size());
   key.shard.first_kv_head = options_.first_kv_head;
   key.shard.num_kv_heads = options_.num_kv_heads;
-  key.dtype = options_.dtype;
+  key.dtype = StoredDtype();
   return key;
+}
+
+kvstore::BlockLayout KvStorePrefixTier::Layout() const {
+  kvstore::BlockLayout layout;
+  layout.num_layers = options_.num_layers;
+  layout.block_tokens = options_.block_size;
+  layout.head_dim = options_.head_dim;
+  return layout;
 }
 
 std::vector<std::string> KvStorePrefixTier::Fetch(const std::string& tenant,
@@ -43,7 +52,7 @@ std::vector<std::string> KvStorePrefixTier::Fetch(const std::string& tenant,
   kvstore::KvShard shard;
   shard.first_kv_head = options_.first_kv_head;
   shard.num_kv_heads = options_.num_kv_heads;
-  absl::StatusOr<int64_t> present = client_->Lookup(tenant, shard, options_.dtype, ids);
+  absl::StatusOr<int64_t> present = client_->Lookup(tenant, shard, StoredDtype(), ids);
   if (!present.ok()) {
     LOG(WARNING) << "kvstore lookup failed (computing the prefix instead): " << present.status();
     return payloads;
@@ -57,10 +66,12 @@ std::vector<std::string> KvStorePrefixTier::Fetch(const std::string& tenant,
     LOG(WARNING) << "kvstore get failed (computing the prefix instead): " << got;
   }
   for (kvstore::Block& block : blocks) {
-    if (block.layout.num_layers != options_.num_layers ||
-        block.layout.block_tokens != options_.block_size ||
-        block.layout.head_dim != options_.head_dim) {
-      break;  // not this model's geometry: never install it
+    if (!(block.layout == Layout())) break;  // not this model's geometry: never install it
+    if (Transcodes()) {
+      absl::StatusOr<std::string> payload = kvstore::DequantizePayloadFromFp8(
+          block.payload, Layout(), options_.num_kv_heads, StoredDtype(), options_.dtype);
+      if (!payload.ok()) break;
+      block.payload = *std::move(payload);
     }
     payloads.push_back(std::move(block.payload));
   }
@@ -70,10 +81,8 @@ std::vector<std::string> KvStorePrefixTier::Fetch(const std::string& tenant,
 void KvStorePrefixTier::Publish(const std::string& tenant, const BlockId& id, std::string payload) {
   kvstore::Block block;
   block.key = KeyFor(tenant, id);
-  block.layout.num_layers = options_.num_layers;
-  block.layout.block_tokens = options_.block_size;
-  block.layout.head_dim = options_.head_dim;
-  block.payload = std::move(payload);
+  block.layout = Layout();
+  block.payload = std::move(payload);  // in the cache's dtype; the uploader transcodes
   absl::MutexLock lock(&mu_);
   const int64_t bytes = static_cast<int64_t>(block.payload.size());
   if (queued_bytes_ + bytes > options_.max_queued_bytes) {
@@ -98,6 +107,20 @@ void KvStorePrefixTier::UploadLoop() {
         batch.push_back(std::move(queue_.front()));
         queue_.pop_front();
       }
+    }
+    if (Transcodes()) {  // off the engine thread
+      for (kvstore::Block& block : batch) {
+        absl::StatusOr<std::string> fp8 = kvstore::QuantizePayloadToFp8(
+            block.payload, Layout(), options_.num_kv_heads, options_.dtype, StoredDtype());
+        if (!fp8.ok()) {
+          LOG(WARNING) << "cannot store a prefix block as " << DTypeName(StoredDtype()) << ": "
+                       << fp8.status();
+          batch.clear();
+          break;
+        }
+        block.payload = *std::move(fp8);
+      }
+      if (batch.empty()) continue;
     }
     std::vector<kvstore::PutOutcome> outcomes;
     const absl::Status put = client_->PutBlocks(batch, /*swap_ttl_ms=*/0, &outcomes);

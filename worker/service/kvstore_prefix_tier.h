@@ -1,12 +1,18 @@
 // KvStorePrefixTier: the PrefixTier of a gqa-kvstore (gqa-worker --kvstore).
-// Blocks are keyed (tenant, logical id, every KV head of this rank, the
-// cache dtype) with the payload layout of kvstore.proto; uploads run on one
-// background thread with a bounded queue. Thread-safe.
+// Blocks are keyed (tenant, logical id, every KV head of this rank, stored
+// dtype) with the payload layout of kvstore.proto; uploads run on one
+// background thread with a bounded queue. The stored dtype is the cache's,
+// or, when the operator opts in (stored_dtype), FP8 with per-token scales
+// for an f32/f16/bf16 cache: a quarter or half of the bytes, converted back
+// on fetch within the bound in docs/kv-cache.md ("FP8 transcoding in the
+// kvstore"), so a reused prefix is then close to, not bit-identical with,
+// the computed one. Thread-safe.
 #ifndef GQA_WORKER_SERVICE_KVSTORE_PREFIX_TIER_H_
 #define GQA_WORKER_SERVICE_KVSTORE_PREFIX_TIER_H_
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -25,7 +31,9 @@ struct KvStorePrefixTierOptions {
   int32_t first_kv_head = 0;
   int32_t head_dim = 0;
   int32_t block_size = 16;
-  DType dtype = DType::kF32;
+  DType dtype = DType::kF32;  // the cache's
+  // Store prefix blocks as this FP8 dtype instead (f32/f16/bf16 caches only).
+  std::optional<DType> stored_dtype;
   int64_t max_queued_bytes = 256LL << 20;  // uploads waiting; more are dropped
 };
 
@@ -45,6 +53,9 @@ class KvStorePrefixTier final : public PrefixTier {
 
  private:
   kvstore::BlockKey KeyFor(const std::string& tenant, const BlockId& id) const;
+  kvstore::BlockLayout Layout() const;
+  DType StoredDtype() const { return options_.stored_dtype.value_or(options_.dtype); }
+  bool Transcodes() const { return StoredDtype() != options_.dtype; }
   void UploadLoop();
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

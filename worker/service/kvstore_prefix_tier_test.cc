@@ -5,6 +5,7 @@
 #include "worker/service/kvstore_prefix_tier.h"
 
 #include <numeric>
+#include <optional>
 
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
@@ -38,8 +39,16 @@ std::unique_ptr<EngineRequest> Request(const std::string& id, const std::vector<
   return request;
 }
 
+TinyEngineOptions EngineOptions(DType cache) {
+  TinyEngineOptions options;
+  options.kv_dtype = cache;
+  return options;
+}
+
 struct Worker {
-  explicit Worker(const std::string& kvstore_address) : engine(MakeTinyEngine({})) {
+  explicit Worker(const std::string& kvstore_address, DType cache = DType::kF32,
+                  std::optional<DType> stored = std::nullopt)
+      : engine(MakeTinyEngine(EngineOptions(cache))) {
     const ModelConfig& config = engine.model->config();
     KvStorePrefixTierOptions options;
     options.num_layers = static_cast<int32_t>(config.num_layers);
@@ -47,6 +56,7 @@ struct Worker {
     options.head_dim = static_cast<int32_t>(config.head_dim);
     options.block_size = static_cast<int32_t>(engine.storage->block_size());
     options.dtype = engine.storage->dtype();
+    options.stored_dtype = stored;
     tier = std::make_unique<KvStorePrefixTier>(
         std::make_unique<kvstore::KvStoreClient>(
             kvstore::NewKvStoreChannel(kvstore_address, grpc::InsecureChannelCredentials())),
@@ -110,6 +120,44 @@ TEST(KvStorePrefixTierTest, AnUnreachableKvstoreOnlyCostsTheRecomputation) {
   std::shared_ptr<CollectingSink> result = lonely.Run("x", prompt);
   EXPECT_EQ(result->summary.finish, EngineFinish::kLength);
   EXPECT_EQ(result->tokens.size(), 6u);
+}
+
+TEST(KvStorePrefixTierTest, OptedInFp8StorageIsSmallerAndStillReused) {
+  absl::StatusOr<std::unique_ptr<kvstore::KvStoreTestServer>> server =
+      kvstore::KvStoreTestServer::Start();
+  ASSERT_TRUE(server.ok()) << server.status();
+  std::vector<int32_t> prompt(23);
+  std::iota(prompt.begin(), prompt.end(), 3);
+  Worker first((*server)->address(), DType::kBF16, DType::kFp8E4M3);
+  std::shared_ptr<CollectingSink> a = first.Run("a", prompt);
+  for (int i = 0; i < 100 && first.tier->num_uploaded() < 5; ++i) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  ASSERT_GE(first.tier->num_uploaded(), 5);
+  // Stored as FP8 under the FP8 key: one byte per element plus f32 scales.
+  kvstore::KvStoreClient client((*server)->Channel());
+  const ModelConfig& config = first.engine.model->config();
+  kvstore::BlockKey key;
+  key.tenant = "tenant-a";
+  const std::vector<BlockId> chain = ChainBlockIds(
+      RootBlockId(first.engine.model->fingerprint(), "tenant-a"), prompt, 4);
+  key.logical_id.assign(reinterpret_cast<const char*>(chain[0].data()), chain[0].size());
+  key.shard.num_kv_heads = static_cast<int32_t>(config.num_kv_heads);
+  key.dtype = DType::kFp8E4M3;
+  std::vector<kvstore::Block> blocks;
+  ASSERT_TRUE(client.GetBlocks({key}, &blocks).ok());
+  ASSERT_EQ(blocks.size(), 1u);
+  EXPECT_EQ(static_cast<int64_t>(blocks[0].payload.size()),
+            config.num_layers * config.num_kv_heads * 2 * 4 * (config.head_dim + 4));
+  key.dtype = DType::kBF16;
+  EXPECT_EQ(client.GetBlocks({key}, &blocks).code(), absl::StatusCode::kNotFound);
+  Worker second((*server)->address(), DType::kBF16, DType::kFp8E4M3);
+  std::shared_ptr<CollectingSink> b = second.Run("b", prompt);
+  EXPECT_EQ(b->summary.cached_tokens, 20);
+  EXPECT_EQ(b->tokens.size(), a->tokens.size());
+  // A worker that stores bf16 does not see the FP8 blocks (the dtype is in the key).
+  Worker plain((*server)->address(), DType::kBF16);
+  EXPECT_EQ(plain.Run("c", prompt)->summary.cached_tokens, 0);
 }
 
 }  // namespace
