@@ -79,8 +79,13 @@ int Run(int argc, char** argv) {
     return 2;
   }
   int64_t prefix_tokens = 1024, repeats = 5;
-  if (auto v = flags->Value("prefix-tokens")) absl::SimpleAtoi(*v, &prefix_tokens);
-  if (auto v = flags->Value("repeats")) absl::SimpleAtoi(*v, &repeats);
+  for (auto [name, target] : {std::pair{"prefix-tokens", &prefix_tokens},
+                              std::pair{"repeats", &repeats}}) {
+    if (auto v = flags->Value(name); v && (!absl::SimpleAtoi(*v, target) || *target < 1)) {
+      std::cerr << "prefix_ttft: --" << name << " " << *v << ": expected a positive integer\n";
+      return 2;
+    }
+  }
   const auto stub = [](const std::string& address) {
     return v1::Worker::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
   };
