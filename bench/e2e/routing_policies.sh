@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# A shared-prefix workload under each routing policy (issue #7): `gqa serve`
-# with two real workers on the default model (prefix caching on, no kvstore
-# sharing so that only the routing decides reuse), driven by gqa-loadgen with
-# 4 system prompts of 256 tokens shared by 90% of the requests. Prints, per
-# policy, the prefix-cache hit rate (cached prompt tokens / prompt tokens)
-# and TTFT.
-#   bench/e2e/routing_policies.sh [build dir] [requests] [rate]
+# A shared-prefix workload under each routing policy (issue #7): two real
+# workers on the default model behind gqa-router (prefix caching on, no
+# kvstore, so only the routing decides reuse), driven by gqa-loadgen with
+# PREFIXES system prompts of 256 tokens shared by 90% of the requests. Each
+# worker's KV cache is KV_BYTES, so a worker cannot keep every prefix when
+# PREFIXES is large: then where a prompt goes decides whether it hits. Prints,
+# per policy, the prefix-cache hit rate (cached prompt tokens / prompt
+# tokens) and TTFT.
+#   bench/e2e/routing_policies.sh [build dir] [requests] [rate] [prefixes] [kv bytes]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 build="${1:-${root}/build}"
 requests="${2:-60}"
 rate="${3:-1}"
+prefixes="${4:-16}"
+kv_bytes="${5:-64MiB}"
 model="${GQA_DEFAULT_MODEL:-$HOME/.cache/gqaserve/models/SmolLM2-135M-Instruct.Q4_1.gguf}"
 dir="$(mktemp -d)"
-echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //');" \
+  "${prefixes} prefixes of 256 tokens, ${kv_bytes} of KV per worker, ${requests} requests at ${rate}/s"
 echo "| policy | requests | prefix-cache hit rate | TTFT p50 (ms) | TTFT p99 (ms) | E2E p50 (ms) |"
 echo "|---|---|---|---|---|---|"
 for policy in round-robin least-loaded prefix-affinity kv-aware; do
@@ -23,7 +28,7 @@ for policy in round-robin least-loaded prefix-affinity kv-aware; do
   wpids=()
   for i in 1 2; do
     "${build}/tools/gqa_worker/gqa-worker" --model "$model" --port 0 --listen 127.0.0.1 \
-      --threads 1 --kv-bytes 256MiB >"${dir}/w${i}.out" 2>/dev/null &
+      --threads 1 --kv-bytes "$kv_bytes" >"${dir}/w${i}.out" 2>/dev/null &
     wpids+=($!)
   done
   for i in 1 2; do
@@ -37,7 +42,7 @@ for policy in round-robin least-loaded prefix-affinity kv-aware; do
   router="$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "${dir}/router.out")"
   sleep 1
   "${build}/tools/gqa_loadgen/gqa-loadgen" --target "$router" --rate "$rate" --requests "$requests" \
-    --warmup 4 --input-len 32 --output-len 8 --shared-prefix 4,256,0.9 --seed 11 --no-progress \
+    --warmup 4 --input-len 32 --output-len 8 --shared-prefix "${prefixes},256,0.9" --seed 11 --no-progress \
     --label "$policy" --json "${dir}/${policy}.json" >/dev/null
   python3 - "$policy" "$requests" "${dir}/${policy}.json" <<'PY'
 import json, sys
