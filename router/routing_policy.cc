@@ -1,7 +1,6 @@
 #include "router/routing_policy.h"
 
 #include <algorithm>
-#include <limits>
 
 #include "absl/strings/str_cat.h"
 
@@ -54,38 +53,54 @@ class LeastLoadedPolicy final : public RoutingPolicy {
   }
 };
 
+// The rendezvous (highest random weight) choice for `affinity_hash`, passed
+// over for the least loaded when it has more than twice its load plus slack.
+size_t AffinityPick(absl::Span<const RouteCandidate> candidates, uint64_t affinity_hash) {
+  size_t chosen = 0;
+  uint64_t best = 0;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const uint64_t weight = Mix(Fnv1a(affinity_hash, candidates[i].address));
+    if (i == 0 || weight > best) {
+      best = weight;
+      chosen = i;
+    }
+  }
+  const size_t least = LeastLoaded(candidates);
+  if (LoadTokens(candidates[chosen].state) >
+      2 * LoadTokens(candidates[least].state) + kAffinitySlackTokens) {
+    return least;
+  }
+  return chosen;
+}
+
 class PrefixAffinity final : public RoutingPolicy {
  public:
   size_t Pick(absl::Span<const RouteCandidate> candidates, const RouteRequest& request) override {
-    size_t chosen = 0;
-    uint64_t best = 0;
-    for (size_t i = 0; i < candidates.size(); ++i) {
-      const uint64_t weight = Mix(Fnv1a(request.affinity_hash, candidates[i].address));
-      if (i == 0 || weight > best) {
-        best = weight;
-        chosen = i;
-      }
-    }
-    const size_t least = LeastLoaded(candidates);
-    if (LoadTokens(candidates[chosen].state) >
-        2 * LoadTokens(candidates[least].state) + kAffinitySlackTokens) {
-      return least;
-    }
-    return chosen;
+    return AffinityPick(candidates, request.affinity_hash);
   }
 };
 
 class KvAware final : public RoutingPolicy {
  public:
-  size_t Pick(absl::Span<const RouteCandidate> candidates, const RouteRequest&) override {
-    size_t best = 0;
-    int64_t best_score = std::numeric_limits<int64_t>::min();
+  size_t Pick(absl::Span<const RouteCandidate> candidates, const RouteRequest& request) override {
+    // Among the workers not overloaded next to the least loaded (the same
+    // rule as prefix-affinity's), the longest cached prefix; ties go to the
+    // less loaded. A prefix cached nowhere goes where prefix-affinity would
+    // send it, so that its later requests keep meeting on one worker.
+    const int64_t least = LoadTokens(candidates[LeastLoaded(candidates)].state);
+    size_t best = LeastLoaded(candidates);
     for (size_t i = 0; i < candidates.size(); ++i) {
-      const int64_t score = candidates[i].cached_prompt_tokens - LoadTokens(candidates[i].state);
-      if (score > best_score) {
-        best_score = score;
+      const int64_t load = LoadTokens(candidates[i].state);
+      if (load > 2 * least + kAffinitySlackTokens) continue;
+      const RouteCandidate& chosen = candidates[best];
+      if (candidates[i].cached_prompt_tokens > chosen.cached_prompt_tokens ||
+          (candidates[i].cached_prompt_tokens == chosen.cached_prompt_tokens &&
+           load < LoadTokens(chosen.state))) {
         best = i;
       }
+    }
+    if (candidates[best].cached_prompt_tokens == 0) {
+      return AffinityPick(candidates, request.affinity_hash);
     }
     return best;
   }

@@ -9,8 +9,11 @@
 //                    cache; a worker more than twice as loaded as the least
 //                    (plus slack) is passed over for the least loaded
 //   kv-aware         the most prompt tokens already in a worker's prefix
-//                    cache (from its cache events) minus its load, both in
-//                    tokens: a cached token saves about one token of work
+//                    cache (from its cache events), among the workers with
+//                    at most twice the least load plus slack (the
+//                    prefix-affinity rule): the cache decides unless that
+//                    would pile work on one worker; a prompt cached nowhere
+//                    goes where prefix-affinity would send it
 // Thread-safe.
 #ifndef GQA_ROUTER_ROUTING_POLICY_H_
 #define GQA_ROUTER_ROUTING_POLICY_H_

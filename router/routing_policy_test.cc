@@ -72,9 +72,20 @@ TEST(RoutingPolicyTest, PrefixAffinitySendsEqualPromptStartsToOneWorkerUnlessOve
 TEST(RoutingPolicyTest, KvAwareTradesCachedPrefixAgainstLoad) {
   auto policy = MakeRoutingPolicy(RoutingPolicyKind::kKvAware);
   std::vector<RouteCandidate> workers = {Worker("a:1", 100, 0), Worker("b:1", 300, 1024)};
-  EXPECT_EQ(policy->Pick(workers, {}), 1u);  // 1024 cached tokens outweigh 200 more load
+  EXPECT_EQ(policy->Pick(workers, {}), 1u);  // the cached prefix wins at comparable load
+  workers[0].state.load.set_num_outstanding_tokens(4000);
   workers[1].state.load.set_num_outstanding_tokens(5000);
-  EXPECT_EQ(policy->Pick(workers, {}), 0u);  // but not 4900 more
+  EXPECT_EQ(policy->Pick(workers, {}), 1u);  // also when both are busy
+  workers[1].state.load.set_num_outstanding_tokens(20000);
+  EXPECT_EQ(policy->Pick(workers, {}), 0u);  // but not on an overloaded worker
+  // Cached nowhere: where prefix-affinity sends the prompt.
+  workers[1].cached_prompt_tokens = 0;
+  workers[1].state.load.set_num_outstanding_tokens(4000);
+  workers[0].state.load.set_num_outstanding_tokens(4500);
+  auto affinity = MakeRoutingPolicy(RoutingPolicyKind::kPrefixAffinity);
+  for (uint64_t hash : {1u, 2u, 3u, 4u, 5u}) {
+    EXPECT_EQ(policy->Pick(workers, {hash}), affinity->Pick(workers, {hash}));
+  }
 }
 
 }  // namespace
