@@ -15,14 +15,15 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
 
-# Starts a server in the background; echoes its "listening on" address.
+# Starts a server in the background (its pid kept for cleanup); sets
+# $address to its "listening on" address.
 start() {
   local name=$1; shift
   "$@" >"${dir}/${name}.out" 2>"${dir}/${name}.err" &
   pids+=($!)
   for _ in $(seq 600); do
     if grep -q "listening on" "${dir}/${name}.out"; then
-      sed -n 's/.*listening on \([^ ]*\).*/\1/p' "${dir}/${name}.out" | head -1
+      address="$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "${dir}/${name}.out" | head -1)"
       return
     fi
     sleep 0.1
@@ -30,13 +31,17 @@ start() {
   echo "prefix_ttft.sh: ${name} did not start" >&2; cat "${dir}/${name}.err" >&2; exit 1
 }
 
-kvstore=$(start kvstore "${build}/tools/gqa_kvstore/gqa-kvstore" --port 0 --listen 127.0.0.1 \
-  --memory-bytes 2GiB)
+start kvstore "${build}/tools/gqa_kvstore/gqa-kvstore" --port 0 --listen 127.0.0.1 \
+  --memory-bytes 2GiB
+kvstore=$address
 worker=("${build}/tools/gqa_worker/gqa-worker" --model "$model" --port 0 --listen 127.0.0.1
         --threads 1 --kv-bytes 512MiB --kv-dtype "$dtype")
-publisher=$(start publisher "${worker[@]}" --kvstore "$kvstore")
-with=$(start with "${worker[@]}" --kvstore "$kvstore")
-without=$(start without "${worker[@]}")
+start publisher "${worker[@]}" --kvstore "$kvstore"
+publisher=$address
+start with "${worker[@]}" --kvstore "$kvstore"
+with=$address
+start without "${worker[@]}"
+without=$address
 echo "kvstore ${kvstore}; workers: publisher ${publisher}, with kvstore ${with}, without ${without}"
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); KV ${dtype}"
 "${build}/bench/prefix_ttft" --publisher "$publisher" --with-kvstore "$with" \

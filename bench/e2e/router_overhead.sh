@@ -22,16 +22,18 @@ start() {
   pids+=($!)
   for _ in $(seq 600); do
     if grep -q "listening on" "${dir}/${name}.out"; then
-      sed -n 's/.*listening on \([^ ]*\).*/\1/p' "${dir}/${name}.out" | head -1; return
+      address="$(sed -n 's/.*listening on \([^ ]*\).*/\1/p' "${dir}/${name}.out" | head -1)"; return
     fi
     sleep 0.1
   done
   echo "router_overhead.sh: ${name} did not start" >&2; cat "${dir}/${name}.err" >&2; exit 1
 }
-worker=$(start worker "${build}/tools/gqa_worker/gqa-worker" --fake-model --model "$model" \
-  --port 0 --listen 127.0.0.1 --fake-ttft-ms 50 --fake-itl-ms 20 --max-waiting 100000)
-router=$(start router "${build}/tools/gqa_router/gqa-router" --model "$model" --port 0 \
-  --listen 127.0.0.1 --workers "$worker" --max-in-flight 100000)
+start worker "${build}/tools/gqa_worker/gqa-worker" --fake-model --model "$model" \
+  --port 0 --listen 127.0.0.1 --fake-ttft-ms 50 --fake-itl-ms 20 --max-waiting 100000
+worker=$address
+start router "${build}/tools/gqa_router/gqa-router" --model "$model" --port 0 \
+  --listen 127.0.0.1 --workers "$worker" --max-in-flight 100000
+router=$address
 sleep 1
 echo "$(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
 loadgen=("${build}/tools/gqa_loadgen/gqa-loadgen" --concurrency "$concurrency" --duration "$seconds"
