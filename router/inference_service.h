@@ -57,7 +57,6 @@ class InferenceService final : public v1::Inference::CallbackService, public Wor
   absl::StatusOr<std::shared_ptr<WorkerEndpoint>> Choose(
       const PreparedRequest& request, const absl::flat_hash_set<std::string>& excluded) override;
 
-  int64_t in_flight() const { return admission_.in_flight(); }
 
  private:
   class CallBase;

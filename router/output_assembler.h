@@ -47,7 +47,6 @@ class OutputAssembler {
   void Start(v1::GenerateResponse* out) const;
 
   const std::vector<int32_t>& output_ids() const { return output_ids_; }
-  bool stopped() const { return stopped_; }
 
  private:
   OutputAssembler(const Tokenizer* tokenizer, const PreparedRequest& request,

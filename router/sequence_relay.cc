@@ -98,11 +98,6 @@ void SequenceRelay::Start() {
   StartAttemptLocked();
 }
 
-bool SequenceRelay::done() const {
-  absl::MutexLock lock(&mu_);
-  return sink_ == nullptr;
-}
-
 void SequenceRelay::StartAttemptLocked() {
   if (sink_ == nullptr) return;
   retry_at_.reset();

@@ -76,7 +76,6 @@ class SequenceRelay : public std::enable_shared_from_this<SequenceRelay> {
   // Called periodically by the router's watchdog.
   void CheckProgress(absl::Time now);
 
-  bool done() const;
 
  private:
   class Attempt;

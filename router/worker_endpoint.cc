@@ -60,13 +60,11 @@ int64_t WorkerEndpoint::CachedLeadingBlocks(absl::Span<const BlockId> chain) con
 
 void WorkerEndpoint::AddStream(int64_t tokens) {
   absl::MutexLock lock(&mu_);
-  ++state_.router_streams;
   state_.router_tokens += tokens;
 }
 
 void WorkerEndpoint::RemoveStream(int64_t tokens) {
   absl::MutexLock lock(&mu_);
-  --state_.router_streams;
   state_.router_tokens -= tokens;
 }
 

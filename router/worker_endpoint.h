@@ -41,7 +41,6 @@ struct WorkerState {
   std::string problem;    // why it is not ready (for logs and errors)
   v1::InfoResponse info;
   v1::LoadResponse load;
-  int64_t router_streams = 0;  // this router's open streams on it
   int64_t router_tokens = 0;   // their prompt + max output tokens
 };
 

@@ -12,7 +12,6 @@ namespace gqa {
 
 absl::StatusOr<ModelFile> OpenModelFile(Env* env, const std::string& path) {
   ModelFile file;
-  file.path = path;
   file.name = ModelNameFromPath(path);
   if (env->FileExists(path + "/config.json")) {
     ASSIGN_OR_RETURN(file.source, OpenHfTensorSource(env, path));

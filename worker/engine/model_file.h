@@ -19,7 +19,6 @@
 namespace gqa {
 
 struct ModelFile {
-  std::string path;
   // The file name without its directory and its ".gguf" extension, e.g.
   // "SmolLM2-135M-Instruct.Q4_1": the name the API lists the model under.
   std::string name;
