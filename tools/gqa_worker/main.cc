@@ -27,6 +27,7 @@
 #include "worker/service/engine_loop.h"
 #include "worker/service/fake_engine.h"
 #include "worker/service/kvstore_prefix_tier.h"
+#include "worker/service/kvstore_swap_tier.h"
 #include "worker/service/worker_metrics.h"
 #include "worker/service/worker_service.h"
 
@@ -37,7 +38,8 @@ constexpr FlagSpec kWorkerFlags[] = {{"port"},        {"health-port"}, {"metrics
                                      {"backend"},     {"max-running"}, {"max-waiting"},
                                      {"listen"},      {"fake-model", false},
                                      {"fake-ttft-ms"}, {"fake-itl-ms"}, {"kvstore"},
-                                     {"kvstore-token"}, {"kvstore-prefix-dtype"}};
+                                     {"kvstore-token"}, {"kvstore-prefix-dtype"},
+                                     {"kvstore-swap-ttl-ms"}, {"no-kvstore-swap", false}};
 
 constexpr char kUsage[] = R"(usage: gqa-worker [flags]
 
@@ -51,7 +53,12 @@ Serves gqa.v1.Worker for one model on the CPU backend.
   --max-waiting N   queued requests before RESOURCE_EXHAUSTED; default 1024
   --kvstore ADDR    share prefix blocks through a gqa-kvstore at ADDR: publish every
                     full prefix block computed here, and fetch a new prompt's stored
-                    blocks before prefilling it (full policy only)
+                    blocks before prefilling it (full policy only); and swap sequences
+                    preempted when KV blocks run out to it, so they continue exactly
+                    where they stopped instead of being recomputed
+  --kvstore-swap-ttl-ms T  how long the kvstore keeps an unclaimed swapped
+                    sequence; default 600000
+  --no-kvstore-swap recompute preempted sequences even with --kvstore
   --kvstore-token T the kvstore's service token, if it requires one
   --kvstore-prefix-dtype fp8-e4m3|fp8-e5m2
                     store published prefix blocks of an f32/f16/bf16 cache as FP8 with
@@ -184,7 +191,8 @@ int Run(int argc, char** argv) {
     }
     exposer->RegisterCollectable(registry);
   }
-  std::unique_ptr<KvStorePrefixTier> prefix_tier;  // outlives the engine
+  std::unique_ptr<KvStorePrefixTier> prefix_tier;  // outlive the engine
+  std::unique_ptr<KvStoreSwapTier> swap_tier;
   std::unique_ptr<SequenceEngine> engine;
   WorkerInfo info;
   info.instance_id = absl::StrCat("worker-", getpid());
@@ -231,11 +239,26 @@ int Run(int argc, char** argv) {
       kvstore::KvStoreClientOptions client_options;
       client_options.bearer_token = flags->Value("kvstore-token").value_or("");
       client_options.timeout = absl::Seconds(10);
+      std::shared_ptr<grpc::Channel> channel =
+          kvstore::NewKvStoreChannel(*address, grpc::InsecureChannelCredentials());
       prefix_tier = std::make_unique<KvStorePrefixTier>(
-          std::make_unique<kvstore::KvStoreClient>(
-              kvstore::NewKvStoreChannel(*address, grpc::InsecureChannelCredentials()),
-              client_options),
-          tier_options);
+          std::make_unique<kvstore::KvStoreClient>(channel, client_options), tier_options);
+      if (!flags->Has("no-kvstore-swap")) {
+        KvStoreSwapTierOptions swap_options;
+        swap_options.num_layers = tier_options.num_layers;
+        swap_options.num_kv_heads = tier_options.num_kv_heads;
+        swap_options.head_dim = tier_options.head_dim;
+        swap_options.block_size = tier_options.block_size;
+        swap_options.dtype = storage.dtype();
+        if (auto ttl = flags->Value("kvstore-swap-ttl-ms")) {
+          absl::StatusOr<int64_t> parsed = ParsePositiveInt("--kvstore-swap-ttl-ms", *ttl);
+          if (!parsed.ok()) return Fail(parsed.status(), 2);
+          swap_options.swap_ttl_ms = *parsed;
+        }
+        swap_tier = std::make_unique<KvStoreSwapTier>(
+            std::make_unique<kvstore::KvStoreClient>(channel, client_options), swap_options);
+        options.swap_tier = swap_tier.get();
+      }
     }
     engine = std::make_unique<EngineLoop>(&local->model(), &storage, Env::Default(), options,
                                           &metrics, prefix_tier.get());

@@ -158,6 +158,42 @@ void KvCacheManager::Release(SequenceKv& seq) {
   seq.blocks_.clear();
   seq.step_tokens_ = 0;
   seq.step_slots_.clear();
+  seq.swapped_blocks_ = 0;
+}
+
+void KvCacheManager::SwapOut(SequenceKv& seq) {
+  CHECK_EQ(seq.step_tokens_, 0) << "swap-out with a reserved step";
+  CHECK(!seq.blocks_.empty()) << "swap-out of a sequence without blocks";
+  const int64_t num_blocks = static_cast<int64_t>(seq.blocks_.size());
+  Release(seq);
+  seq.swapped_blocks_ = num_blocks;
+}
+
+int64_t KvCacheManager::BlocksNeededToSwapIn(const SequenceKv& seq, int64_t count) const {
+  const int64_t bs = options_.block_size;
+  const int64_t held = seq.swapped_blocks_;
+  if (seq.bounded()) {
+    const int64_t missing = count - seq.bounded_->free_slots();
+    return held + (missing <= 0 ? 0 : (missing + bs - 1) / bs);
+  }
+  // Swapped-in blocks are private: no copy-on-write.
+  return std::max(held, (seq.num_tokens_ + count + bs - 1) / bs);
+}
+
+bool KvCacheManager::SwapIn(SequenceKv& seq,
+                            const std::function<bool(int32_t block, size_t index)>& fill) {
+  CHECK(seq.swapped()) << "swap-in of a sequence that is not swapped out";
+  std::optional<std::vector<int32_t>> blocks = pool_.TryAllocate(seq.swapped_blocks_);
+  if (!blocks.has_value()) return false;
+  for (size_t i = 0; i < blocks->size(); ++i) {
+    if (!fill((*blocks)[i], i)) {
+      pool_.Free(*blocks);
+      return false;
+    }
+  }
+  seq.blocks_ = *std::move(blocks);
+  seq.swapped_blocks_ = 0;
+  return true;
 }
 
 KvUsage KvCacheManager::Usage(const SequenceKv& seq) const {

@@ -115,7 +115,23 @@ class KvCacheManager {
   int64_t ClearCache(absl::string_view tenant) { return pool_.ClearCache(tenant); }
 
   // Returns every block of `seq` to the pool (finish, cancel or preempt).
+  // A swapped-out sequence holds none and stops being swapped.
   void Release(SequenceKv& seq);
+
+  // Swap (preemption without recomputation). SwapOut returns `seq`'s blocks
+  // to the pool like Release but keeps everything else (positions, tokens,
+  // bounded slot maps and h2o scores); the caller has exported the blocks'
+  // contents first, in block_table() order. REQUIRES: no reserved step and
+  // at least one block.
+  void SwapOut(SequenceKv& seq);
+  // Blocks the pool must have free to swap `seq` back in and then reserve a
+  // step of `count` tokens.
+  int64_t BlocksNeededToSwapIn(const SequenceKv& seq, int64_t count) const;
+  // Allocates swapped_blocks() private blocks for a swapped-out sequence and
+  // lets `fill(block, index)` write the contents exported from the index-th
+  // block of its old table. false (and `seq` still swapped) when the blocks
+  // are not free now or a fill fails. REQUIRES: seq.swapped().
+  bool SwapIn(SequenceKv& seq, const std::function<bool(int32_t block, size_t index)>& fill);
 
   KvUsage Usage(const SequenceKv& seq) const;
 

@@ -291,3 +291,95 @@ TEST(KvCacheManagerInstallTest, AFailedFillInstallsNothingMoreAndLeaksNothing) {
 
 }  // namespace
 }  // namespace gqa
+
+namespace gqa {
+namespace {
+
+// The logical slot of every step token in every (layer, KV head) map.
+std::vector<int64_t> StepSlots(const KvCacheManager& kv, const SequenceKv& seq) {
+  std::vector<int64_t> slots;
+  for (int64_t layer = 0; layer < kv.options().num_layers; ++layer) {
+    for (int64_t h = 0; h < kv.options().num_kv_heads; ++h) {
+      for (int64_t i = 0; i < seq.step_tokens(); ++i) {
+        slots.push_back(seq.StepSlot(i, layer, h));
+      }
+    }
+  }
+  return slots;
+}
+
+TEST(KvCacheManagerSwapTest, SwapOutFreesTheBlocksAndSwapInRestoresTheStateInFreshBlocks) {
+  for (const KvPolicy& policy :
+       {KvPolicy::Full(), KvPolicy::Streaming(2, 6), KvPolicy::H2o(3, 3), KvPolicy::Window(5)}) {
+    SCOPED_TRACE(FormatKvPolicy(policy));
+    KvCacheManager kv(SmallOptions(12));
+    std::unique_ptr<SequenceKv> seq = kv.Begin(policy, "t", Tokens(9), 40);
+    ASSERT_TRUE(Feed(kv, *seq, Tokens(13), 4));
+    const std::vector<int32_t> before = seq->block_table();
+    const int64_t tokens = seq->num_tokens();
+    const int64_t held = seq->tokens_held();
+    const int64_t evicted = seq->evicted_tokens();
+    ASSERT_FALSE(before.empty());
+
+    kv.SwapOut(*seq);
+    EXPECT_TRUE(seq->swapped());
+    EXPECT_EQ(seq->swapped_blocks(), static_cast<int64_t>(before.size()));
+    EXPECT_TRUE(seq->block_table().empty());
+    EXPECT_EQ(kv.pool().num_free_blocks(), 12);
+    EXPECT_EQ(seq->num_tokens(), tokens);
+    EXPECT_GE(kv.BlocksNeededToSwapIn(*seq, 1), seq->swapped_blocks());
+
+    // Another sequence takes the freed blocks, so the restored ones differ.
+    std::unique_ptr<SequenceKv> other = kv.Begin(KvPolicy::Full(), "t", Tokens(3, 500), 8);
+    ASSERT_TRUE(Feed(kv, *other, Tokens(3, 500), 3));
+    std::vector<size_t> filled;
+    ASSERT_TRUE(kv.SwapIn(*seq, [&](int32_t, size_t index) {
+      filled.push_back(index);
+      return true;
+    }));
+    std::vector<size_t> in_order(before.size());
+    std::iota(in_order.begin(), in_order.end(), 0);
+    EXPECT_EQ(filled, in_order);
+    EXPECT_FALSE(seq->swapped());
+    EXPECT_EQ(seq->block_table().size(), before.size());
+    EXPECT_EQ(seq->num_tokens(), tokens);
+    EXPECT_EQ(seq->tokens_held(), held);
+    EXPECT_EQ(seq->evicted_tokens(), evicted);
+
+    // It continues: the next step reserves like an unswapped twin's.
+    KvCacheManager twin_kv(SmallOptions(12));
+    std::unique_ptr<SequenceKv> twin = twin_kv.Begin(policy, "t", Tokens(9), 40);
+    ASSERT_TRUE(Feed(twin_kv, *twin, Tokens(13), 4));
+    std::vector<KvBlockCopy> copies, twin_copies;
+    const std::vector<int32_t> next = Tokens(1, 900);
+    ASSERT_TRUE(*kv.Reserve(*seq, next, copies));
+    ASSERT_TRUE(*twin_kv.Reserve(*twin, next, twin_copies));
+    EXPECT_TRUE(copies.empty());
+    EXPECT_EQ(StepSlots(kv, *seq), StepSlots(twin_kv, *twin));
+    EXPECT_EQ(seq->ScanLength(0), twin->ScanLength(0));
+    kv.Release(*seq);
+    kv.Release(*other);
+    EXPECT_EQ(kv.pool().num_free_blocks(), 12);
+  }
+}
+
+TEST(KvCacheManagerSwapTest, SwapInWaitsForRoomAndAFailedFillLeaksNothing) {
+  KvCacheManager kv(SmallOptions(6));
+  std::unique_ptr<SequenceKv> seq = kv.Begin(KvPolicy::Full(), "t", Tokens(12), 20);
+  ASSERT_TRUE(Feed(kv, *seq, Tokens(12), 12));
+  kv.SwapOut(*seq);
+  std::unique_ptr<SequenceKv> hog = kv.Begin(KvPolicy::Full(), "t", Tokens(16, 300), 20);
+  ASSERT_TRUE(Feed(kv, *hog, Tokens(16, 300), 16));  // 4 of 6 blocks
+  EXPECT_FALSE(kv.SwapIn(*seq, [](int32_t, size_t) { return true; }));
+  EXPECT_TRUE(seq->swapped());
+  kv.Release(*hog);
+  EXPECT_FALSE(kv.SwapIn(*seq, [](int32_t, size_t index) { return index < 1; }));
+  EXPECT_TRUE(seq->swapped());
+  EXPECT_EQ(kv.pool().num_free_blocks(), 6);
+  kv.Release(*seq);  // a swapped sequence can be released: it stops being swapped
+  EXPECT_FALSE(seq->swapped());
+  EXPECT_EQ(kv.pool().num_free_blocks(), 6);
+}
+
+}  // namespace
+}  // namespace gqa

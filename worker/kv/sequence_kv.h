@@ -36,6 +36,11 @@ class SequenceKv {
   int64_t reused_prefix_tokens() const { return reused_prefix_tokens_; }
   // Tokens evicted so far (per KV head, for h2o).
   int64_t evicted_tokens() const { return evicted_tokens_; }
+  // Swapped out (KvCacheManager::SwapOut): the sequence holds no blocks but
+  // keeps its positions and policy state until SwapIn gives it
+  // swapped_blocks() fresh ones.
+  bool swapped() const { return swapped_blocks_ > 0; }
+  int64_t swapped_blocks() const { return swapped_blocks_; }
 
   // For the step being built (valid between Reserve and Commit):
   // The logical slot of step token i read by (layer, KV head); physical slot
@@ -57,6 +62,7 @@ class SequenceKv {
   int64_t step_tokens_ = 0;
   int64_t reused_prefix_tokens_ = 0;
   int64_t evicted_tokens_ = 0;
+  int64_t swapped_blocks_ = 0;  // > 0 while swapped out
   // Full policy: the token ids so far, for the logical ids of full blocks.
   std::vector<int32_t> token_ids_;
   BlockId chain_tail_;          // id of the last published block (or the root)

@@ -7,6 +7,7 @@
 #include "core/kv_size.h"
 #include "core/log.h"
 #include "worker/engine/step_builder.h"
+#include "worker/kv/kv_block_transfer.h"
 
 namespace gqa {
 
@@ -20,6 +21,11 @@ struct Scheduler::Sequence {
   int64_t first_admit_ns = -1;
   int64_t cached_tokens = -1;      // prefix-cache hit of the first admission
   int64_t preemptions = 0;
+  // Swap: kStored once its blocks went to the tier, kLoading while they come
+  // back, kLoaded when they are here (in `swapped_in`) waiting for room.
+  enum class Swap { kNone, kStored, kLoading, kLoaded } swap = Swap::kNone;
+  std::string swap_key;
+  std::vector<std::string> swapped_in;
   int64_t evicted_before = 0;      // evictions of incarnations before a preemption
   int64_t peak_kv_bytes = 0;
   // The current step: tokens [step_begin, step_begin + step_count).
@@ -89,6 +95,11 @@ absl::Status Scheduler::Add(std::unique_ptr<EngineRequest> request,
 }
 
 void Scheduler::Release(Sequence& seq) {
+  if (seq.swap != Sequence::Swap::kNone) {
+    options_.swap_tier->Discard(seq.request->tenant, seq.swap_key);
+    seq.swap = Sequence::Swap::kNone;
+    seq.swapped_in.clear();
+  }
   if (seq.kv == nullptr) return;
   seq.evicted_before += seq.kv->evicted_tokens();
   kv_.Release(*seq.kv);
@@ -156,10 +167,76 @@ void Scheduler::ExpireDeadlines() {
 }
 
 void Scheduler::Preempt(Sequence& seq) {
-  Release(seq);
   ++seq.preemptions;
   ++totals_.preemptions_total;
   seq.step_count = 0;
+  if (!SwapOut(seq)) Release(seq);
+}
+
+bool Scheduler::SwapOut(Sequence& seq) {
+  if (options_.swap_tier == nullptr || seq.kv == nullptr || seq.kv->block_table().empty()) {
+    return false;
+  }
+  const std::vector<int32_t>& table = seq.kv->block_table();
+  std::vector<std::string> payloads(table.size());
+  for (size_t i = 0; i < table.size(); ++i) {
+    const absl::Status exported = ExportKvBlock(storage_->layer_views(), table[i], &payloads[i]);
+    if (!exported.ok()) {
+      LOG(WARNING) << "swap-out of request_id=" << seq.request->id
+                   << " failed (recomputing instead): " << exported;
+      return false;
+    }
+  }
+  seq.swap_key = absl::StrCat(seq.arrival, ".", seq.preemptions);
+  kv_.SwapOut(*seq.kv);
+  options_.swap_tier->Store(seq.request->tenant, seq.swap_key, std::move(payloads));
+  seq.swap = Sequence::Swap::kStored;
+  ++totals_.swap_outs_total;
+  return true;
+}
+
+Scheduler::Admission Scheduler::SwapIn(Sequence& seq, int64_t count) {
+  SwapTier& tier = *options_.swap_tier;
+  const int64_t needed = kv_.BlocksNeededToSwapIn(*seq.kv, count);
+  auto fall_back = [&](const absl::Status& why) {
+    LOG(WARNING) << "swap-in of request_id=" << seq.request->id
+                 << " failed (recomputing instead): " << why;
+    ++totals_.swap_fallbacks_total;
+    Release(seq);  // discards the stored blocks and the sequence's KV state
+    return Admission::kNotNow;
+  };
+  if (seq.swap == Sequence::Swap::kStored) {
+    if (kv_.pool().num_free_blocks() < needed) return Admission::kNotNow;
+    tier.Load(seq.request->tenant, seq.swap_key, seq.kv->swapped_blocks());
+    seq.swap = Sequence::Swap::kLoading;
+  }
+  if (seq.swap == Sequence::Swap::kLoading) {
+    std::optional<absl::StatusOr<std::vector<std::string>>> loaded = tier.TakeLoaded(seq.swap_key);
+    if (!loaded.has_value()) return Admission::kNotNow;
+    if (!loaded->ok()) return fall_back(loaded->status());
+    if (static_cast<int64_t>((*loaded)->size()) != seq.kv->swapped_blocks()) {
+      return fall_back(absl::DataLossError(absl::StrCat(
+          "the tier returned ", (*loaded)->size(), " blocks of ", seq.kv->swapped_blocks())));
+    }
+    seq.swapped_in = **std::move(loaded);
+    seq.swap = Sequence::Swap::kLoaded;
+  }
+  if (kv_.pool().num_free_blocks() < needed) return Admission::kNotNow;
+  const std::vector<PagedKvView>& views = storage_->layer_views();
+  const bool restored = kv_.SwapIn(*seq.kv, [&](int32_t block, size_t index) {
+    return ImportKvBlock(views, block, seq.swapped_in[index]).ok();
+  });
+  if (!restored) return fall_back(absl::DataLossError("a swapped block does not fit the cache"));
+  tier.Discard(seq.request->tenant, seq.swap_key);
+  seq.swap = Sequence::Swap::kNone;
+  seq.swapped_in.clear();
+  ++totals_.swap_ins_total;
+  return Admission::kAdmitted;
+}
+
+bool Scheduler::waiting_for_swap_in() const {
+  return running_.empty() && !waiting_.empty() &&
+         waiting_.front()->swap == Sequence::Swap::kLoading;
 }
 
 bool Scheduler::PreemptFor(const Sequence& seq) {
@@ -179,35 +256,48 @@ bool Scheduler::PreemptFor(const Sequence& seq) {
 Scheduler::Admission Scheduler::Admit(Sequence& seq, int64_t budget) {
   const KvPolicy& policy = seq.request->kv_policy;
   const int64_t bs = kv_.options().block_size;
-  const int64_t final_length =
-      static_cast<int64_t>(seq.request->prompt_ids.size()) + seq.request->max_new_tokens;
-  seq.kv = kv_.Begin(policy, seq.request->tenant, seq.tokens, final_length);
-  // Admission against free blocks: the whole bounded footprint, or the
-  // blocks the full cache needs for what is computed before generating.
+  auto step_count = [&] {
+    const int64_t remaining = static_cast<int64_t>(seq.tokens.size()) - seq.kv->num_tokens();
+    return std::min({remaining, budget, kv_.MaxStepTokens(*seq.kv)});
+  };
+  if (seq.kv != nullptr && seq.kv->swapped()) {
+    const Admission swapped_in = SwapIn(seq, step_count());
+    if (swapped_in != Admission::kAdmitted && seq.kv != nullptr) return swapped_in;
+  }
+  // A sequence whose blocks came back from the swap tier keeps them; any
+  // other begins its KV now.
+  const bool fresh = seq.kv == nullptr;
   int64_t footprint = 0;
-  if (policy.TokenBound().has_value()) {
-    footprint = SlotsPerSequence(policy, final_length, bs).value_or(0) / bs;
-  } else {
-    footprint = kv_.BlocksNeeded(*seq.kv, static_cast<int64_t>(seq.tokens.size()) -
-                                              seq.kv->num_tokens() + 1);
+  if (fresh) {
+    const int64_t final_length =
+        static_cast<int64_t>(seq.request->prompt_ids.size()) + seq.request->max_new_tokens;
+    seq.kv = kv_.Begin(policy, seq.request->tenant, seq.tokens, final_length);
+    // Admission against free blocks: the whole bounded footprint, or the
+    // blocks the full cache needs for what is computed before generating.
+    if (policy.TokenBound().has_value()) {
+      footprint = SlotsPerSequence(policy, final_length, bs).value_or(0) / bs;
+    } else {
+      footprint = kv_.BlocksNeeded(*seq.kv, static_cast<int64_t>(seq.tokens.size()) -
+                                                seq.kv->num_tokens() + 1);
+    }
+    if (footprint > kv_.pool().num_blocks()) {
+      Release(seq);
+      return Admission::kNever;
+    }
   }
-  const int64_t remaining = static_cast<int64_t>(seq.tokens.size()) - seq.kv->num_tokens();
-  const int64_t count = std::min({remaining, budget, kv_.MaxStepTokens(*seq.kv)});
-  std::vector<KvBlockCopy> copies;
-  if (footprint > kv_.pool().num_blocks()) {
-    Release(seq);
-    return Admission::kNever;
-  }
-  if (kv_.pool().num_free_blocks() < footprint) {
-    Release(seq);
+  const int64_t count = step_count();
+  if (!fresh) footprint = kv_.BlocksNeeded(*seq.kv, count);
+  auto not_now = [&] {
+    if (fresh) Release(seq);
     return Admission::kNotNow;
-  }
+  };
+  if (kv_.pool().num_free_blocks() < footprint) return not_now();
+  std::vector<KvBlockCopy> copies;
   absl::StatusOr<bool> reserved = kv_.Reserve(
       *seq.kv, absl::MakeConstSpan(seq.tokens).subspan(seq.kv->num_tokens(), count), copies);
   if (!reserved.ok() || !*reserved ||
       !CopyBlocks(*model_->backend(), storage_->layer_views(), copies).ok()) {
-    Release(seq);
-    return Admission::kNotNow;
+    return not_now();
   }
   if (seq.first_admit_ns < 0) seq.first_admit_ns = env_->NowNanos();
   if (seq.cached_tokens < 0) seq.cached_tokens = seq.kv->reused_prefix_tokens();

@@ -5,10 +5,12 @@
 // sequence's sink. KV blocks come from a KvCacheManager; a sequence is
 // admitted only when the blocks for its first chunk (its whole footprint,
 // for a bounded policy) are free. When a running sequence cannot grow, the
-// lowest-priority, most recently arrived one is preempted: its blocks are
-// released and it is requeued to be recomputed from prompt + generated
-// tokens (swap to a kvstore arrives with the kvstore). FCFS within a
-// priority; cancellation and deadlines free everything at once.
+// lowest-priority, most recently arrived one is preempted and requeued:
+// with a SwapTier its blocks are exported and swapped out (its cache and
+// policy state are kept, and it later continues exactly where it stopped,
+// bounded policies included); without one, or when the swap is lost, it is
+// recomputed from prompt + generated tokens. FCFS within a priority;
+// cancellation and deadlines free everything at once.
 // Thread-compatible: every call on the engine thread (EngineLoop wraps it).
 #ifndef GQA_WORKER_SCHEDULER_SCHEDULER_H_
 #define GQA_WORKER_SCHEDULER_SCHEDULER_H_
@@ -28,6 +30,7 @@
 #include "worker/kv/kv_cache_manager.h"
 #include "worker/kv/kv_cache_storage.h"
 #include "worker/scheduler/engine_request.h"
+#include "worker/scheduler/swap_tier.h"
 
 namespace gqa {
 
@@ -37,6 +40,9 @@ struct SchedulerOptions {
   int64_t max_waiting = 1024;       // queued sequences before RESOURCE_EXHAUSTED
   bool prefix_caching = true;
   bool record_cache_events = false;  // for TakeCacheEvents (a worker that is watched)
+  // Where preempted sequences swap out to (not owned; must outlive the
+  // scheduler). Null: preemption recomputes.
+  SwapTier* swap_tier = nullptr;
 };
 
 // Counters and gauges of the worker, for Load/Info and the metrics.
@@ -47,6 +53,9 @@ struct SchedulerStats {
   int64_t kv_blocks_free = 0;
   int64_t outstanding_tokens = 0;  // tokens the live sequences may still generate
   int64_t preemptions_total = 0;
+  int64_t swap_outs_total = 0;       // preemptions that swapped the blocks out
+  int64_t swap_ins_total = 0;        // swapped sequences restored from the tier
+  int64_t swap_fallbacks_total = 0;  // swapped sequences recomputed (swap lost or failed)
   int64_t evicted_tokens_total = 0;
   int64_t steps_total = 0;
   int64_t finished_total = 0;
@@ -81,6 +90,9 @@ class Scheduler {
   StepReport Step();
 
   bool idle() const { return running_.empty() && waiting_.empty(); }
+  // True when nothing runs and the next sequence in line waits for its
+  // blocks to come back from the swap tier (Step() does nothing until then).
+  bool waiting_for_swap_in() const;
   SchedulerStats stats() const;
   const KvCacheManager& kv() const { return kv_; }
   // For installing prefix blocks fetched from the kvstore (engine thread).
@@ -107,6 +119,13 @@ class Scheduler {
   // is left to preempt (it is then preempted by the caller).
   bool PreemptFor(const Sequence& seq);
   void Preempt(Sequence& seq);
+  // Exports `seq`'s blocks to the swap tier and frees them; false (nothing
+  // changed) without a tier or when a block cannot be exported.
+  bool SwapOut(Sequence& seq);
+  // Brings a swapped-out `seq` back: starts its load, waits for it (kNotNow)
+  // and restores its blocks when enough are free; a failed load falls back
+  // to recomputation (seq.kv is then null). kAdmitted: its blocks are back.
+  Admission SwapIn(Sequence& seq, int64_t count);
   void Finish(SequencePtr seq, EngineFinish how, absl::Status error = absl::OkStatus());
   void Release(Sequence& seq);
   // Samples the sequence's next token and reports it; how it finished, if it did.

@@ -62,12 +62,19 @@ EngineLoop::EngineLoop(Model* model, KvCacheStorage* storage, Env* env,
       metrics_(metrics),
       max_waiting_(options.max_waiting),
       prefix_tier_(prefix_tier),
+      swap_tier_(options.swap_tier),
       storage_(storage),
       model_fingerprint_(model->fingerprint()),
       block_size_(storage->block_size()),
       scheduler_(model, storage, env, WithCacheEvents(options)) {
   stats_ = scheduler_.stats();
   if (metrics_ != nullptr) metrics_->SetStats(stats_);
+  if (swap_tier_ != nullptr) {
+    swap_tier_->SetOnLoaded([this] {
+      absl::MutexLock lock(&mu_);
+      swap_loaded_ = true;
+    });
+  }
   thread_ = std::thread([this] { Run(); });
   if (prefix_tier_ != nullptr) fetcher_ = std::thread([this] { FetchLoop(); });
 }
@@ -79,6 +86,7 @@ EngineLoop::~EngineLoop() {
   }
   if (fetcher_.joinable()) fetcher_.join();
   thread_.join();
+  if (swap_tier_ != nullptr) swap_tier_->SetOnLoaded(nullptr);
 }
 
 absl::Status EngineLoop::Submit(std::unique_ptr<EngineRequest> request,
@@ -194,15 +202,23 @@ void EngineLoop::Run() {
     std::vector<std::string> cancels;
     std::vector<std::shared_ptr<CacheWatcher>> new_watchers;
     decltype(clears_) clears;
-    const bool idle = scheduler_.idle();  // only this thread changes the scheduler
+    // Only this thread changes the scheduler.
+    const bool idle = scheduler_.idle();
+    const bool swapping_in = scheduler_.waiting_for_swap_in();
     {
       absl::MutexLock lock(&mu_);
-      // Sleep while there is nothing to do.
-      auto has_work = [this, idle]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      // Sleep while there is nothing to do, or nothing until a swap-in
+      // arrives (checking deadlines now and then).
+      auto has_work = [this, idle, swapping_in]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
         return stopping_ || !inbox_.empty() || !cancels_.empty() || !new_watchers_.empty() ||
-               !clears_.empty() || !idle;
+               !clears_.empty() || (!idle && !swapping_in) || swap_loaded_;
       };
-      mu_.Await(absl::Condition(&has_work));
+      if (swapping_in) {
+        mu_.AwaitWithTimeout(absl::Condition(&has_work), absl::Milliseconds(20));
+      } else {
+        mu_.Await(absl::Condition(&has_work));
+      }
+      swap_loaded_ = false;
       if (stopping_) break;
       inbox.swap(inbox_);
       cancels.swap(cancels_);

@@ -7,6 +7,9 @@
 // full-policy request's prompt there first, and the engine thread installs
 // what it found as cached prefix blocks before the scheduler sees the
 // request; every full block the engine computes is published to the tier.
+// With a SwapTier in the options, preempted sequences swap out to it; the
+// engine thread sleeps while the next sequence waits for its blocks to come
+// back, and the tier wakes it.
 // Thread-safe.
 #ifndef GQA_WORKER_SERVICE_ENGINE_LOOP_H_
 #define GQA_WORKER_SERVICE_ENGINE_LOOP_H_
@@ -88,8 +91,10 @@ class EngineLoop final : public SequenceEngine {
   std::vector<std::shared_ptr<CacheWatcher>> new_watchers_ ABSL_GUARDED_BY(mu_);
   std::vector<std::pair<std::string, std::function<void(int64_t)>>> clears_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool swap_loaded_ ABSL_GUARDED_BY(mu_) = false;  // a swap-in finished since the last step
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
   PrefixTier* const prefix_tier_;
+  SwapTier* const swap_tier_;
   KvCacheStorage* const storage_;
   const std::string model_fingerprint_;
   const int64_t block_size_;

@@ -77,6 +77,11 @@ WorkerMetrics::WorkerMetrics(prometheus::Registry& registry, double kv_bytes_per
                           .Help("Tokens dropped by bounded KV policies")
                           .Register(registry)
                           .Add({})),
+      swaps_(prometheus::BuildCounter()
+                 .Name("gqa_worker_swaps_total")
+                 .Help("Preempted sequences swapped to the kvstore (direction=out), restored "
+                       "from it (in), or recomputed because the swap was lost (fallback)")
+                 .Register(registry)),
       kv_bytes_per_token_(prometheus::BuildGauge()
                               .Name("gqa_worker_kv_bytes_per_token")
                               .Help("Allocated KV bytes per token held, FP8 scales included")
@@ -96,6 +101,13 @@ void WorkerMetrics::SetStats(const SchedulerStats& stats) {
   waiting_.Set(static_cast<double>(stats.waiting));
   kv_blocks_used_.Set(static_cast<double>(stats.kv_blocks_used));
   kv_blocks_free_.Set(static_cast<double>(stats.kv_blocks_free));
+  const auto count = [&](const char* direction, int64_t now, int64_t& before) {
+    if (now > before) swaps_.Add({{"direction", direction}}).Increment(static_cast<double>(now - before));
+    before = now;
+  };
+  count("out", stats.swap_outs_total, last_swaps_.swap_outs_total);
+  count("in", stats.swap_ins_total, last_swaps_.swap_ins_total);
+  count("fallback", stats.swap_fallbacks_total, last_swaps_.swap_fallbacks_total);
 }
 
 void WorkerMetrics::ObserveFinish(const SequenceSummary& summary) {

@@ -24,6 +24,8 @@ class WorkerMetrics {
   WorkerMetrics(prometheus::Registry& registry, double kv_bytes_per_token);
 
   void ObserveStep(const StepReport& report);
+  // Gauges, and the swap counters' growth since the last call (one caller:
+  // the engine thread).
   void SetStats(const SchedulerStats& stats);
   void ObserveFirstToken(double seconds) { ttft_.Observe(seconds); }
   void ObserveInterToken(double seconds) { itl_.Observe(seconds); }
@@ -41,6 +43,8 @@ class WorkerMetrics {
   prometheus::Gauge& kv_blocks_free_;
   prometheus::Counter& preemptions_;
   prometheus::Counter& evicted_tokens_;
+  prometheus::Family<prometheus::Counter>& swaps_;
+  SchedulerStats last_swaps_;  // swap totals already counted
   prometheus::Gauge& kv_bytes_per_token_;
 };
 
