@@ -39,7 +39,8 @@ constexpr FlagSpec kWorkerFlags[] = {{"port"},        {"health-port"}, {"metrics
                                      {"listen"},      {"fake-model", false},
                                      {"fake-ttft-ms"}, {"fake-itl-ms"}, {"kvstore"},
                                      {"kvstore-token"}, {"kvstore-prefix-dtype"},
-                                     {"kvstore-swap-ttl-ms"}, {"no-kvstore-swap", false}};
+                                     {"kvstore-swap-ttl-ms"}, {"no-kvstore-swap", false},
+                                     {"cache-snapshot-interval"}};
 
 constexpr char kUsage[] = R"(usage: gqa-worker [flags]
 
@@ -51,6 +52,8 @@ Serves gqa.v1.Worker for one model on the CPU backend.
   --backend cpu     the only backend of this build's worker binary
   --max-running N   sequences in the running batch; default 64
   --max-waiting N   queued requests before RESOURCE_EXHAUSTED; default 1024
+  --cache-snapshot-interval S  seconds between the full snapshots that
+                    WatchCacheEvents sends every watcher; default 60
   --kvstore ADDR    share prefix blocks through a gqa-kvstore at ADDR: publish every
                     full prefix block computed here, and fetch a new prompt's stored
                     blocks before prefilling it (full policy only); and swap sequences
@@ -143,6 +146,12 @@ int Run(int argc, char** argv) {
       if (!parsed.ok()) return Fail(parsed.status(), 2);
       *target = *parsed;
     }
+  }
+  absl::Duration cache_snapshot_interval = absl::Seconds(60);
+  if (auto v = flags->Value("cache-snapshot-interval")) {
+    absl::StatusOr<int64_t> parsed = ParsePositiveInt("--cache-snapshot-interval", *v);
+    if (!parsed.ok()) return Fail(parsed.status(), 2);
+    cache_snapshot_interval = absl::Seconds(*parsed);
   }
   const bool fake = flags->Has("fake-model");
   FakeEngineOptions fake_options;
@@ -261,7 +270,7 @@ int Run(int argc, char** argv) {
       }
     }
     engine = std::make_unique<EngineLoop>(&local->model(), &storage, Env::Default(), options,
-                                          &metrics, prefix_tier.get());
+                                          &metrics, prefix_tier.get(), cache_snapshot_interval);
   }
   WorkerService service(engine.get(), info);
 

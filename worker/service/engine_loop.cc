@@ -1,6 +1,7 @@
 #include "worker/service/engine_loop.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -56,7 +57,7 @@ SchedulerOptions WithCacheEvents(SchedulerOptions options) {
 
 EngineLoop::EngineLoop(Model* model, KvCacheStorage* storage, Env* env,
                        const SchedulerOptions& options, WorkerMetrics* metrics,
-                       PrefixTier* prefix_tier)
+                       PrefixTier* prefix_tier, absl::Duration cache_snapshot_interval)
     : config_(model->config()),
       env_(env),
       metrics_(metrics),
@@ -66,7 +67,9 @@ EngineLoop::EngineLoop(Model* model, KvCacheStorage* storage, Env* env,
       storage_(storage),
       model_fingerprint_(model->fingerprint()),
       block_size_(storage->block_size()),
-      scheduler_(model, storage, env, WithCacheEvents(options)) {
+      scheduler_(model, storage, env, WithCacheEvents(options)),
+      cache_snapshot_interval_ns_(absl::ToInt64Nanoseconds(cache_snapshot_interval)),
+      last_snapshot_ns_(env->NowNanos()) {
   stats_ = scheduler_.stats();
   if (metrics_ != nullptr) metrics_->SetStats(stats_);
   if (swap_tier_ != nullptr) {
@@ -131,8 +134,15 @@ absl::Status EngineLoop::Cancel(const std::string& id) {
 }
 
 void EngineLoop::Forget(const std::string& id) {
+  // On the engine thread the scheduler has freed the sequence's blocks
+  // before its sink hears of the finish: refresh the snapshot now, so that a
+  // caller who saw the stream end never reads a Load that still counts them.
+  // (The fetch thread finishes only requests the scheduler never saw.)
+  std::optional<SchedulerStats> stats;
+  if (std::this_thread::get_id() == engine_thread_id_.load()) stats = scheduler_.stats();
   absl::MutexLock lock(&mu_);
   live_ids_.erase(id);
+  if (stats.has_value()) stats_ = *stats;
 }
 
 int64_t EngineLoop::Drain(absl::Duration timeout) {
@@ -172,14 +182,18 @@ void EngineLoop::PublishCacheEvents(std::vector<std::shared_ptr<CacheWatcher>> n
       }
     }
   }
-  // ...then snapshots, which include them, for new and lagging watchers.
+  // ...then snapshots, which include them, for new and lagging watchers,
+  // and for every watcher once per interval.
+  const int64_t now_ns = env_->NowNanos();
+  const bool periodic = now_ns - last_snapshot_ns_ >= cache_snapshot_interval_ns_;
+  if (periodic) last_snapshot_ns_ = now_ns;
   watchers_.insert(watchers_.end(), new_watchers.begin(), new_watchers.end());
   std::vector<BlockId> snapshot;
   bool have_snapshot = false;
   for (size_t i = 0; i < watchers_.size(); ++i) {
     auto& watcher = watchers_[i];
     const bool is_new = i + new_watchers.size() >= watchers_.size();
-    if (watcher == nullptr || !(is_new || watcher->WantsSnapshot())) continue;
+    if (watcher == nullptr || !(is_new || periodic || watcher->WantsSnapshot())) continue;
     if (!have_snapshot) {
       snapshot = scheduler_.kv().pool().PublishedIds();
       have_snapshot = true;
@@ -197,6 +211,7 @@ SchedulerStats EngineLoop::stats() const {
 }
 
 void EngineLoop::Run() {
+  engine_thread_id_.store(std::this_thread::get_id());
   while (true) {
     decltype(inbox_) inbox;
     std::vector<std::string> cancels;
@@ -213,10 +228,17 @@ void EngineLoop::Run() {
         return stopping_ || !inbox_.empty() || !cancels_.empty() || !new_watchers_.empty() ||
                !clears_.empty() || (!idle && !swapping_in) || swap_loaded_;
       };
-      if (swapping_in) {
-        mu_.AwaitWithTimeout(absl::Condition(&has_work), absl::Milliseconds(20));
-      } else {
+      // Watchers wake the loop for their periodic snapshot.
+      absl::Duration wait = absl::InfiniteDuration();
+      if (!watchers_.empty()) {
+        wait = absl::Nanoseconds(
+            std::max<int64_t>(0, last_snapshot_ns_ + cache_snapshot_interval_ns_ - env_->NowNanos()));
+      }
+      if (swapping_in) wait = std::min(wait, absl::Milliseconds(20));
+      if (wait == absl::InfiniteDuration()) {
         mu_.Await(absl::Condition(&has_work));
+      } else {
+        mu_.AwaitWithTimeout(absl::Condition(&has_work), wait);
       }
       swap_loaded_ = false;
       if (stopping_) break;

@@ -14,6 +14,7 @@
 #ifndef GQA_WORKER_SERVICE_ENGINE_LOOP_H_
 #define GQA_WORKER_SERVICE_ENGINE_LOOP_H_
 
+#include <atomic>
 #include <deque>
 #include <memory>
 #include <string>
@@ -24,6 +25,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "worker/scheduler/scheduler.h"
 #include "worker/service/prefix_tier.h"
 #include "worker/service/sequence_engine.h"
@@ -34,9 +36,11 @@ namespace gqa {
 class EngineLoop final : public SequenceEngine {
  public:
   // Starts the engine thread. `model`, `storage`, `env`, `metrics` and
-  // `prefix_tier` (both may be null) must outlive it.
+  // `prefix_tier` (both may be null) must outlive it. Cache watchers get a
+  // fresh snapshot every `cache_snapshot_interval` (worker.proto).
   EngineLoop(Model* model, KvCacheStorage* storage, Env* env, const SchedulerOptions& options,
-             WorkerMetrics* metrics = nullptr, PrefixTier* prefix_tier = nullptr);
+             WorkerMetrics* metrics = nullptr, PrefixTier* prefix_tier = nullptr,
+             absl::Duration cache_snapshot_interval = absl::Seconds(60));
   // Cancels what is still live and joins the thread.
   ~EngineLoop() override;
   EngineLoop(const EngineLoop&) = delete;
@@ -68,6 +72,8 @@ class EngineLoop final : public SequenceEngine {
   void InstallFetched(Inbound& inbound);
   // Engine thread: publishes the step's newly stored blocks to the tier.
   void UploadStored(const std::vector<BlockId>& stored);
+  // A sequence finished (its sink is about to hear it): the engine thread,
+  // or the fetch thread for a request cancelled before the scheduler saw it.
   void Forget(const std::string& id);
   // Engine thread: snapshots for new or lagging watchers, then this step's changes.
   void PublishCacheEvents(std::vector<std::shared_ptr<CacheWatcher>> new_watchers);
@@ -102,6 +108,9 @@ class EngineLoop final : public SequenceEngine {
   absl::flat_hash_set<BlockId> installed_now_;  // engine thread only: not uploaded back
   std::vector<std::shared_ptr<CacheWatcher>> watchers_;  // engine thread only
   uint64_t cache_sequence_ = 0;                           // engine thread only
+  const int64_t cache_snapshot_interval_ns_;
+  int64_t last_snapshot_ns_ = 0;  // engine thread only: the last periodic snapshot
+  std::atomic<std::thread::id> engine_thread_id_;  // set by the engine thread itself
   std::thread thread_;
   std::thread fetcher_;  // only with a prefix tier
 };
