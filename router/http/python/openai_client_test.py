@@ -208,6 +208,12 @@ class OpenAiClientTest(unittest.TestCase):
         with self.assertRaises(self.openai.BadRequestError):
             self.client.chat.completions.create(model=self.model, messages=CHAT, n=2)
 
+    def test_a_stream_refused_before_its_first_token_gets_an_http_error(self):
+        with self.assertRaises(self.openai.BadRequestError) as caught:
+            list(self.client.completions.create(model=self.model, prompt="x", max_tokens=100000,
+                                                stream=True))
+        self.assertIn("max_tokens", str(caught.exception))
+
     def test_api_keys(self):
         status, reply = self.raw("GET", "/v1/models", headers={"Authorization": "Bearer wrong"})
         self.assertEqual(status, 401)
@@ -257,6 +263,37 @@ class OpenAiClientTest(unittest.TestCase):
         # 3000 tokens would take minutes on one CPU thread; the worker let go at once.
         self.assertEqual(self.running_on_worker(), 0)
         self.assertLess(time.time() - started, 10)
+
+
+class NoWorkerTest(unittest.TestCase):
+    """A router whose only worker never answers: 503 from /health and the API."""
+
+    def test_no_worker_is_503(self):
+        router = os.path.join(os.path.dirname(GQA), "..", "gqa_router", "gqa-router")
+        process = subprocess.Popen(
+            [router, "--model", MODEL, "--workers", "127.0.0.1:1", "--port", "0",
+             "--listen", "127.0.0.1", "--http-port", "0", "--max-attempts", "1"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        try:
+            line = process.stdout.readline()
+            match = re.search(r"http on (\S+?)\)?$", line.strip())
+            self.assertIsNotNone(match, line)
+            address = match.group(1)
+            for method, path, body in (("GET", "/health", None),
+                                       ("POST", "/v1/completions", b'{"prompt": "x"}'),
+                                       ("POST", "/v1/completions",
+                                        b'{"prompt": "x", "stream": true}')):
+                connection = http.client.HTTPConnection(address, timeout=60)
+                connection.request(method, path, body=body)
+                response = connection.getresponse()
+                reply = json.loads(response.read())
+                connection.close()
+                self.assertEqual(response.status, 503, (path, body, reply))
+                self.assertIn("worker", reply["error"]["message"])
+                self.assertEqual(reply["error"]["type"], "service_unavailable_error")
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
 
 
 if __name__ == "__main__":
