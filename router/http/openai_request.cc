@@ -53,7 +53,8 @@ absl::Status CheckDepth(absl::string_view body) {
 // which fields were read, so that anything left over is refused as unknown.
 class FieldReader {
  public:
-  FieldReader(const Json& object, std::string prefix) : object_(object), prefix_(prefix) {}
+  FieldReader(const Json& object, std::string prefix)
+      : object_(object), prefix_(std::move(prefix)) {}
 
   // The field, or nullptr when absent or null (OpenAI treats both alike).
   const Json* Raw(const std::string& name) {
