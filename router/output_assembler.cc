@@ -15,7 +15,8 @@ absl::StatusOr<OutputAssembler> OutputAssembler::Create(const Tokenizer* tokeniz
 
 OutputAssembler::OutputAssembler(const Tokenizer* tokenizer, const PreparedRequest& request,
                                  StopStringMatcher stops)
-    : request_(&request),
+    : tokenizer_(tokenizer),
+      request_(&request),
       decoder_(tokenizer, DecodeOptions{.skip_special = true}),
       stops_(std::move(stops)) {
   usage_.set_num_prompt_tokens(static_cast<int64_t>(request.prompt_ids.size()));
@@ -42,7 +43,15 @@ absl::StatusOr<bool> OutputAssembler::Add(const v1::SubmitResponse& message,
     }
     output_ids_.push_back(id);
     out->add_token_ids(id);
-    if (i < message.logprobs_size()) *out->add_logprobs() = message.logprobs(i);
+    if (i < message.logprobs_size()) {
+      v1::TokenLogprob* logprob = out->add_logprobs();
+      *logprob = message.logprobs(i);
+      // Workers send no pieces; clients hold no tokenizer (common.proto).
+      for (v1::TopLogprob& top : *logprob->mutable_top_logprobs()) {
+        absl::StatusOr<absl::string_view> alternative = tokenizer_->TokenPiece(top.token_id());
+        if (alternative.ok()) top.set_piece(std::string(*alternative));
+      }
+    }
     StopStringMatcher::Result shown = stops_.Add(*piece);
     out->mutable_text()->append(shown.released);
     if (shown.stopped) {

@@ -52,6 +52,7 @@ class OutputAssembler {
   OutputAssembler(const Tokenizer* tokenizer, const PreparedRequest& request,
                   StopStringMatcher stops);
 
+  const Tokenizer* tokenizer_;
   const PreparedRequest* request_;
   IncrementalDecoder decoder_;
   StopStringMatcher stops_;

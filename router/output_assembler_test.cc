@@ -91,5 +91,19 @@ TEST_F(OutputAssemblerTest, AnUndecodableTokenIsAnInternalError) {
   EXPECT_EQ(assembler->Add(bad, &out).status().code(), absl::StatusCode::kInternal);
 }
 
+TEST_F(OutputAssemblerTest, TopLogprobsGetTheirPieces) {
+  absl::StatusOr<OutputAssembler> assembler = OutputAssembler::Create(tokenizer_.get(), request_);
+  ASSERT_TRUE(assembler.ok());
+  v1::SubmitResponse message = Tokens("hello");
+  v1::TopLogprob* top = message.add_logprobs()->add_top_logprobs();
+  top->set_token_id(ByteLevelTestId("Ġworld"));
+  top->set_logprob(-0.25f);
+  v1::GenerateResponse out;
+  ASSERT_TRUE(assembler->Add(message, &out).ok());
+  ASSERT_EQ(out.logprobs_size(), 1);
+  EXPECT_EQ(out.logprobs(0).top_logprobs(0).piece(), " world");
+  EXPECT_FLOAT_EQ(out.logprobs(0).top_logprobs(0).logprob(), -0.25f);
+}
+
 }  // namespace
 }  // namespace gqa

@@ -6,7 +6,8 @@
 #   scripts/setup.sh            packages + default model
 #   scripts/setup.sh --no-model packages only
 #
-# Environment: GQA_CACHE_DIR (default ~/.cache/gqaserve) holds the model.
+# Environment: GQA_CACHE_DIR (default ~/.cache/gqaserve) holds the model and
+# the Python virtual environment of the OpenAI-client test (openai-venv/).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "${here}/lib/common.sh"
@@ -64,7 +65,23 @@ fetch_default_model() {
   log "default model: ${model_path}"
 }
 
+# The official `openai` client from PyPI, for the HTTP front's tests and
+# benchmark, in a venv over Debian's /usr/bin/python3 that also sees Debian's
+# python3-grpcio (--system-site-packages), so one test drives both APIs.
+install_openai_venv() {
+  local venv
+  venv="$(openai_venv_dir)"
+  if [[ -x "${venv}/bin/python" ]] && "${venv}/bin/python" -c "import openai, grpc" 2>/dev/null; then
+    log "openai venv: ${venv} ($("${venv}/bin/python" -c 'import openai; print(openai.__version__)'))"
+    return
+  fi
+  log "openai venv: creating ${venv}"
+  /usr/bin/python3 -m venv --system-site-packages "$venv"
+  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check "${GQA_OPENAI_PACKAGE}"
+}
+
 start=$(date +%s)
 install_debian_packages
+install_openai_venv
 ((fetch_model)) && fetch_default_model
 log "setup done in $(($(date +%s) - start)) s"

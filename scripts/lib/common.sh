@@ -6,8 +6,13 @@ GQA_MODEL_FILE="SmolLM2-135M-Instruct.Q4_1.gguf"
 GQA_MODEL_BYTES=98362432
 GQA_MODEL_SHA256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
 
+# The HTTP front's tests: the official OpenAI client (scripts/setup.sh).
+GQA_OPENAI_PACKAGE="openai>=1.40,<3"
+
 log() { echo "[gqaserve $(date +%H:%M:%S)] $*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+openai_venv_dir() { echo "${GQA_CACHE_DIR}/openai-venv"; }
 
 default_model_path() { echo "${GQA_CACHE_DIR}/models/${GQA_MODEL_FILE}"; }
 

@@ -30,6 +30,16 @@ absl::StatusOr<std::string> ListenAddressFromLine(const std::string& line) {
   return rest;
 }
 
+absl::StatusOr<std::string> HttpAddressFromLine(const std::string& line) {
+  const std::string kMarker = "http on ";
+  const size_t at = line.find(kMarker);
+  if (at == std::string::npos) {
+    return absl::NotFoundError(absl::StrCat("no HTTP address in '", line, "'"));
+  }
+  std::string rest = line.substr(at + kMarker.size());
+  return rest.substr(0, rest.find_first_of(" )"));
+}
+
 absl::StatusOr<std::unique_ptr<ChildProcess>> ChildProcess::Start(std::vector<std::string> argv) {
   int pipe_fds[2];
   if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
@@ -74,6 +84,7 @@ absl::StatusOr<std::string> ChildProcess::WaitForListenAddress(absl::Duration ti
       buffer.erase(0, newline + 1);
       if (absl::StatusOr<std::string> address = ListenAddressFromLine(line); address.ok()) {
         std::cerr << line << "\n";
+        ready_line_ = line;
         forwarder_ = std::thread([fd = stdout_fd_] {
           char chunk[4096];
           ssize_t n;

@@ -38,6 +38,8 @@ class ChildProcess {
   // Reaps the child if it has exited; true then.
   bool Exited();
 
+  // The line WaitForListenAddress() found ("" before).
+  const std::string& ready_line() const { return ready_line_; }
   pid_t pid() const { return pid_; }
   const std::string& name() const { return name_; }
 
@@ -48,6 +50,7 @@ class ChildProcess {
   pid_t pid_;
   int stdout_fd_;
   std::string name_;
+  std::string ready_line_;
   bool reaped_ = false;
   int wait_status_ = 0;
   std::thread forwarder_;
@@ -55,6 +58,9 @@ class ChildProcess {
 
 // "gqa-worker listening on 127.0.0.1:4567 (...)" -> "127.0.0.1:4567".
 absl::StatusOr<std::string> ListenAddressFromLine(const std::string& line);
+// "gqa-router listening on ... (...; http on 127.0.0.1:8000)" -> "127.0.0.1:8000";
+// NOT_FOUND when the line names no HTTP address.
+absl::StatusOr<std::string> HttpAddressFromLine(const std::string& line);
 
 }  // namespace gqa
 

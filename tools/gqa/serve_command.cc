@@ -21,7 +21,7 @@ namespace {
 
 constexpr FlagSpec kServeFlags[] = {{"model"},   {"workers"},  {"port"},     {"threads"},
                                     {"kv-bytes"}, {"kv-dtype"}, {"kv-policy"}, {"policy"},
-                                    {"api-keys"}, {"fake-model", false}};
+                                    {"api-keys"}, {"fake-model", false}, {"http-port"}};
 
 constexpr char kServeUsage[] = R"(usage: gqa serve [flags]
 
@@ -36,6 +36,8 @@ Ctrl-C or SIGTERM stops them all. Connect with
   --kv-bytes B, --kv-dtype D, --kv-policy P   each worker's KV cache (gqa-worker)
   --policy P       the router's routing policy; default least-loaded
   --api-keys F     the router's API key file; default: none (open, local use)
+  --http-port H    also serve the OpenAI-compatible HTTP API on 127.0.0.1:H
+                   (0: pick a free one); default: off
   --fake-model     workers without a model (gqa-worker --fake-model), for tests
 )";
 
@@ -146,7 +148,7 @@ int RunServeCommand(int argc, char** argv) {
   std::vector<std::string> router_args = {*router_binary, "--model", model, "--port", port,
                                           "--listen", "127.0.0.1", "--workers",
                                           absl::StrJoin(worker_addresses, ",")};
-  for (const char* flag : {"policy", "api-keys"}) {
+  for (const char* flag : {"policy", "api-keys", "http-port"}) {
     if (auto v = flags->Value(flag)) {
       router_args.push_back(absl::StrCat("--", flag));
       router_args.push_back(*v);
@@ -157,11 +159,19 @@ int RunServeCommand(int argc, char** argv) {
   absl::StatusOr<std::string> router_address = (*router)->WaitForListenAddress(kStartTimeout);
   if (!router_address.ok()) return Fail(router_address.status(), 1);
 
+  absl::StatusOr<std::string> http_address = HttpAddressFromLine((*router)->ready_line());
   std::cout << "gqaserve is up: router " << *router_address << ", " << workers << " worker(s) "
             << absl::StrJoin(worker_addresses, " ")
             << (kvstore ? absl::StrCat(", kvstore ", kvstore_address) : ", no kvstore (not built)")
+            << (http_address.ok() ? absl::StrCat(", http ", *http_address) : "")
             << "\n  try: gqa generate --server " << *router_address
-            << " \"What is grouped-query attention?\"\nCtrl-C stops the cluster." << std::endl;
+            << " \"What is grouped-query attention?\"";
+  if (http_address.ok()) {
+    std::cout << "\n  or:  curl http://" << *http_address
+              << "/v1/chat/completions -d '{\"messages\": [{\"role\": \"user\", "
+                 "\"content\": \"Hi\"}]}'";
+  }
+  std::cout << "\nCtrl-C stops the cluster." << std::endl;
 
   int exit_code = 0;
   while (true) {

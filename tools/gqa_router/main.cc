@@ -4,6 +4,7 @@
 // each sequence by the chosen policy, failing over when a worker dies.
 //   gqa-router --model M --workers host:port[,dns:name:port...] --port P
 //              [--policy P] [--api-keys F] [--tls-cert C --tls-key K [--tls-client-ca A]]
+//              [--http-port H]   (the OpenAI-compatible HTTP front, router/http/)
 // Bad flags exit 2, a model it cannot read exits 1. SIGTERM or SIGINT stops
 // accepting calls, lets running ones finish (up to --drain-seconds) and exits.
 #include <csignal>
@@ -23,6 +24,7 @@
 #include "core/env.h"
 #include "core/grpc/keepalive.h"
 #include "core/status.h"
+#include "router/http/http_front.h"
 #include "router/inference_service.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
@@ -34,7 +36,8 @@ constexpr FlagSpec kFlags[] = {
     {"model"},        {"workers"},       {"port"},           {"listen"},
     {"policy"},       {"api-keys"},      {"tls-cert"},       {"tls-key"},
     {"tls-client-ca"}, {"health-port"},  {"max-in-flight"},  {"max-queued"},
-    {"max-attempts"}, {"progress-timeout-ms"}, {"poll-interval-ms"}, {"drain-seconds"}};
+    {"max-attempts"}, {"progress-timeout-ms"}, {"poll-interval-ms"}, {"drain-seconds"},
+    {"http-port"},    {"http-threads"},  {"http-max-body-bytes"}};
 
 constexpr char kUsage[] = R"(usage: gqa-router --workers W --port P [flags]
 
@@ -59,7 +62,25 @@ Serves gqa.v1.Inference, routing each sequence to a gqa-worker.
   --progress-timeout-ms T fail over when a worker sends nothing for T ms; default 30000
   --poll-interval-ms T    how often each worker's load is polled; default 200
   --drain-seconds S       on SIGTERM, how long running calls may finish; default 30
+  --http-port H           also serve the OpenAI-compatible HTTP API (/v1/chat/completions,
+                          /v1/completions, /v1/models, /health) on --listen:H, plaintext
+                          (0: pick one; printed as "http on HOST:PORT")
+  --http-threads N        HTTP connections served at once (each stream holds one); default 128
+  --http-max-body-bytes B larger HTTP request bodies get 413; default 1048576
 )";
+
+// GET /health: OK while some worker is ready.
+absl::Status PoolHealth(const WorkerPool& pool) {
+  std::string problems;
+  for (const std::shared_ptr<WorkerEndpoint>& endpoint : pool.Endpoints()) {
+    const WorkerState state = endpoint->state();
+    if (state.ready) return absl::OkStatus();
+    absl::StrAppend(&problems, problems.empty() ? "" : "; ", endpoint->address(), ": ",
+                    state.problem);
+  }
+  return absl::UnavailableError(absl::StrCat("no worker is ready",
+                                             problems.empty() ? "" : " (" + problems + ")"));
+}
 
 int Fail(const absl::Status& status, int code) {
   std::cerr << "gqa-router: " << status.message() << "\n";
@@ -104,6 +125,7 @@ int Run(int argc, char** argv) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);  // a write to an HTTP client that left fails instead
   absl::StatusOr<CommandLine> flags = CommandLine::Parse(
       absl::MakeConstSpan(argv + 1, argv + argc), absl::MakeConstSpan(kFlags));
   if (!flags.ok()) return Fail(flags.status(), 2);
@@ -121,8 +143,13 @@ int Run(int argc, char** argv) {
   absl::StatusOr<int64_t> poll_ms = IntFlag(*flags, "poll-interval-ms", 200, 10, 60000);
   absl::StatusOr<int64_t> drain_s = IntFlag(*flags, "drain-seconds", 30, 0, 3600);
   absl::StatusOr<int64_t> health_port = IntFlag(*flags, "health-port", 0, 1, 65535);
+  absl::StatusOr<int64_t> http_port = IntFlag(*flags, "http-port", 0, 0, 65535);
+  absl::StatusOr<int64_t> http_threads = IntFlag(*flags, "http-threads", 128, 1, 4096);
+  absl::StatusOr<int64_t> http_body = IntFlag(*flags, "http-max-body-bytes", 1 << 20, 1024,
+                                              int64_t{1} << 30);
   for (const auto* value : {&port, &max_in_flight, &max_queued, &max_attempts, &progress_ms,
-                            &poll_ms, &drain_s, &health_port}) {
+                            &poll_ms, &drain_s, &health_port, &http_port, &http_threads,
+                            &http_body}) {
     if (!value->ok()) return Fail(value->status(), 2);
   }
   RouterOptions options;
@@ -186,14 +213,31 @@ int Run(int argc, char** argv) {
                   1);
     }
   }
+  std::unique_ptr<HttpFront> http;
+  if (flags->Value("http-port")) {
+    // NOTE(http): the front calls this server's own Inference service over an
+    // in-process channel, so HTTP requests take the gRPC API's one path.
+    HttpFrontOptions http_options;
+    http_options.listen = listen;
+    http_options.port = static_cast<int>(*http_port);
+    http_options.num_threads = static_cast<int>(*http_threads);
+    http_options.max_body_bytes = static_cast<size_t>(*http_body);
+    WorkerPool* pool_ptr = pool->get();
+    absl::StatusOr<std::unique_ptr<HttpFront>> started =
+        HttpFront::Start(server->InProcessChannel(grpc::ChannelArguments()), &*model,
+                         [pool_ptr] { return PoolHealth(*pool_ptr); }, http_options);
+    if (!started.ok()) return Fail(started.status(), 1);
+    http = *std::move(started);
+  }
   std::cout << "gqa-router listening on " << listen << ":" << chosen_port << " (model "
             << model->name << ", " << pool_options.targets.size() << " worker target(s))"
-            << std::endl;
+            << (http ? absl::StrCat("; http on ", listen, ":", http->port()) : "") << std::endl;
   int signal = 0;
   sigwait(&signals, &signal);
   std::cerr << "gqa-router: signal " << signal << ", finishing running calls\n";
   server->GetHealthCheckService()->SetServingStatus(false);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(*drain_s));
+  http.reset();  // its streams ended with the server's calls
   if (health_server) health_server->Shutdown();
   service.reset();
   return 0;
