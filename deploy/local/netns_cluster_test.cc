@@ -7,7 +7,10 @@
 // that fails over must come out exactly as an undisturbed one. Pulling a
 // worker's link must be handled like a crash, and plugging it back in must
 // return that worker to service. Skips, saying why, without root.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <grpcpp/create_channel.h>
@@ -34,6 +37,7 @@ namespace {
 constexpr char kRouterPort[] = "50051";
 constexpr char kWorkerPort[] = "50061";
 constexpr char kKvStorePort[] = "50071";
+constexpr int kRouterMetricsPort = 9402;
 constexpr int kStreams = 20;
 constexpr int kTokens = 40;
 
@@ -71,7 +75,8 @@ class NetnsClusterTest : public ::testing::Test {
                                absl::StrCat(Address("worker-a"), ":", kWorkerPort, ",",
                                             Address("worker-b"), ":", kWorkerPort),
                                "--policy", "round-robin", "--poll-interval-ms", "100",
-                               "--progress-timeout-ms", "3000"});
+                               "--progress-timeout-ms", "3000", "--metrics-port",
+                               std::to_string(kRouterMetricsPort)});
     stub_ = v1::Inference::NewStub(
         grpc::CreateChannel(absl::StrCat(Address("router"), ":", kRouterPort),
                             grpc::InsecureChannelCredentials()));
@@ -97,6 +102,36 @@ class NetnsClusterTest : public ::testing::Test {
     // It listens on its own host's address, not on loopback.
     EXPECT_TRUE(absl::StartsWith(address.value_or(""), Address(host) + ":")) << address.value_or("");
     return *std::move(child);
+  }
+
+  // The router's /metrics page, fetched over the network ("" on failure).
+  std::string RouterMetrics() {
+    const int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(kRouterMetricsPort);
+    inet_pton(AF_INET, Address("router").c_str(), &address.sin_addr);
+    std::string page;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0) {
+      const std::string request = "GET /metrics HTTP/1.0\r\nHost: router\r\n\r\n";
+      if (write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size())) {
+        char buffer[4096];
+        ssize_t n;
+        while ((n = read(fd, buffer, sizeof(buffer))) > 0) page.append(buffer, n);
+      }
+    }
+    close(fd);
+    return page;
+  }
+
+  // True once the router's metrics contain `line` (within `timeout`).
+  bool RouterReportsWithin(const std::string& line, absl::Duration timeout) {
+    const absl::Time end = absl::Now() + timeout;
+    while (absl::Now() < end) {
+      if (absl::StrContains(RouterMetrics(), line)) return true;
+      absl::SleepFor(absl::Milliseconds(100));
+    }
+    return false;
   }
 
   static v1::GenerateRequest Request(const std::string& text) {
@@ -211,9 +246,15 @@ TEST_F(NetnsClusterTest, ALinkDownIsACrashAndLinkUpReturnsTheWorker) {
   // A dead link is noticed by the stream progress timeout (3 s here).
   EXPECT_LT(absl::Now() - start, absl::Seconds(20));
 
-  // Link back up; then worker-b dies for good: requests succeed only if the
-  // router has taken worker-a back.
+  const std::string worker_a = absl::StrCat("worker=\"", Address("worker-a"), ":", kWorkerPort);
+  EXPECT_TRUE(RouterReportsWithin("gqa_router_workers{state=\"down\"} 1", absl::Seconds(5)))
+      << RouterMetrics();
+  EXPECT_TRUE(RouterReportsWithin(worker_a + "\"} 0", absl::Seconds(1))) << RouterMetrics();
+
+  // Link back up: the router reports worker-a ready again. Then worker-b
+  // dies for good: requests succeed only if the router has taken worker-a back.
   ASSERT_TRUE(topology_->SetLink("worker-a", true).ok());
+  EXPECT_TRUE(RouterReportsWithin(worker_a + "\"} 1", absl::Seconds(20))) << RouterMetrics();
   ASSERT_EQ(kill(workers_[1]->pid(), SIGKILL), 0);
   ASSERT_TRUE(ServesWithin(absl::Seconds(20))) << "worker-a never returned to service";
   ExpectUnchanged(undisturbed, Streams([] {}));

@@ -4,6 +4,7 @@
 // each sequence by the chosen policy, failing over when a worker dies.
 //   gqa-router --model M --workers host:port[,dns:name:port...] --port P
 //              [--policy P] [--api-keys F] [--tls-cert C --tls-key K [--tls-client-ca A]]
+//              [--health-port H] [--metrics-port Q]
 // Bad flags exit 2, a model it cannot read exits 1. SIGTERM or SIGINT stops
 // accepting calls, lets running ones finish (up to --drain-seconds) and exits.
 #include <csignal>
@@ -17,6 +18,7 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
+#include "prometheus/exposer.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -24,6 +26,7 @@
 #include "core/grpc/keepalive.h"
 #include "core/status.h"
 #include "router/inference_service.h"
+#include "router/router_metrics.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
 
@@ -34,7 +37,8 @@ constexpr FlagSpec kFlags[] = {
     {"model"},        {"workers"},       {"port"},           {"listen"},
     {"policy"},       {"api-keys"},      {"tls-cert"},       {"tls-key"},
     {"tls-client-ca"}, {"health-port"},  {"max-in-flight"},  {"max-queued"},
-    {"max-attempts"}, {"progress-timeout-ms"}, {"poll-interval-ms"}, {"drain-seconds"}};
+    {"max-attempts"}, {"progress-timeout-ms"}, {"poll-interval-ms"}, {"drain-seconds"},
+    {"metrics-port"}};
 
 constexpr char kUsage[] = R"(usage: gqa-router --workers W --port P [flags]
 
@@ -53,6 +57,7 @@ Serves gqa.v1.Inference, routing each sequence to a gqa-worker.
   --tls-cert C --tls-key K  serve TLS; with --tls-client-ca A also require client
                           certificates signed by A (mTLS)
   --health-port H         also serve grpc.health.v1 alone on this plaintext port
+  --metrics-port Q        serve Prometheus metrics (gqa_router_*) on http://:Q/metrics
   --max-in-flight N       sequences running at once; default 256
   --max-queued N          calls waiting for a slot before RESOURCE_EXHAUSTED; default 1024
   --max-attempts N        worker attempts per sequence (failovers + 1); default 4
@@ -121,8 +126,9 @@ int Run(int argc, char** argv) {
   absl::StatusOr<int64_t> poll_ms = IntFlag(*flags, "poll-interval-ms", 200, 10, 60000);
   absl::StatusOr<int64_t> drain_s = IntFlag(*flags, "drain-seconds", 30, 0, 3600);
   absl::StatusOr<int64_t> health_port = IntFlag(*flags, "health-port", 0, 1, 65535);
+  absl::StatusOr<int64_t> metrics_port = IntFlag(*flags, "metrics-port", 0, 1, 65535);
   for (const auto* value : {&port, &max_in_flight, &max_queued, &max_attempts, &progress_ms,
-                            &poll_ms, &drain_s, &health_port}) {
+                            &poll_ms, &drain_s, &health_port, &metrics_port}) {
     if (!value->ok()) return Fail(value->status(), 2);
   }
   RouterOptions options;
@@ -162,9 +168,22 @@ int Run(int argc, char** argv) {
   if (!pool.ok()) return Fail(pool.status(), 2);
 
   auto service = std::make_unique<InferenceService>(&*model, &keys, pool->get(), options);
+  // The exposer holds collectables by weak_ptr: this one lives here.
+  auto router_stats = std::make_shared<RouterStatsCollector>(pool->get(), &service->admission());
+  std::unique_ptr<prometheus::Exposer> exposer;
+  const std::string listen = flags->Value("listen").value_or("0.0.0.0");
+  if (flags->Value("metrics-port")) {
+    try {  // prometheus-cpp reports a busy port by throwing
+      exposer = std::make_unique<prometheus::Exposer>(absl::StrCat(listen, ":", *metrics_port));
+    } catch (const std::exception& e) {
+      return Fail(absl::UnavailableError(absl::StrCat("cannot serve metrics on port ",
+                                                      *metrics_port, ": ", e.what())),
+                  1);
+    }
+    exposer->RegisterCollectable(router_stats);
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  const std::string listen = flags->Value("listen").value_or("0.0.0.0");
   grpc::ServerBuilder builder;
   int chosen_port = 0;
   builder.AddListeningPort(absl::StrCat(listen, ":", *port), *credentials, &chosen_port);
@@ -195,6 +214,7 @@ int Run(int argc, char** argv) {
   server->GetHealthCheckService()->SetServingStatus(false);
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(*drain_s));
   if (health_server) health_server->Shutdown();
+  exposer.reset();  // its collector reads the service's admission state
   service.reset();
   return 0;
 }
