@@ -131,7 +131,7 @@ BREAKAGES = [
 
 
 def lws_args(objects, key):
-    lws = find(objects, "LeaderWorkerSet", "gqa-worker")
+    lws = find(objects, "LeaderWorkerSet", "gqa-worker-group")
     return lws["spec"]["leaderWorkerTemplate"][key]["spec"]["containers"][0]
 
 
