@@ -22,6 +22,8 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 DOCKER = REPO / "deploy" / "docker"
 # in debian:12-slim already (Essential or required by apt)
 BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6"}
+# a sanitizer build's runtimes (the images are built without sanitizers)
+SANITIZER_RUNTIMES = re.compile(r"^lib(asan|ubsan|tsan|lsan|clang_rt)")
 CUDA_EXTRAS = re.compile(r"^(cuda-cudart-\d+-\d+|libcublas-\d+-\d+|libnccl2)$")
 
 
@@ -125,6 +127,8 @@ def check_image(dockerfile, build_dir, runtime, build_list, problems):
         paths = library_paths(binary)
         owners = packages_of(paths.values())
         for soname in needed_libraries(binary):
+            if SANITIZER_RUNTIMES.match(soname):
+                continue
             path = paths.get(soname)
             pkg = owners.get(path) if path else None
             if pkg is None:
