@@ -402,7 +402,8 @@ def pending_flags_note():
     if not missing:
         return ""
     return ("note: gqa-worker has no " + ", ".join(f"--{f}" for f in sorted(missing)) +
-            " yet (issue #10); multi-node-tp's use of them is accepted by name, unchecked")
+            " yet (issue #10): accepted by name in multi-node-tp, their values checked against "
+            "the LeaderWorkerSet")
 
 
 def check(objects):
