@@ -125,6 +125,8 @@ BREAKAGES = [
     ("scrape port differs from --metrics-port", "prometheus.io/port 9499",
      lambda o: find(o, "StatefulSet", "gqa-worker")["spec"]["template"]["metadata"]
      ["annotations"].__setitem__("prometheus.io/port", "9499")),
+    ("KV cache bigger than the memory limit", "--kv-bytes 40GiB leaves less than 20%",
+     lambda o: find(o, "ConfigMap", "gqa-config")["data"].__setitem__("KV_BYTES", "40GiB")),
     ("model outside any volume", "--model /data/m.gguf is on no mounted volume",
      lambda o: set_arg(container(o, "StatefulSet", "gqa-worker"), "--model", "/data/m.gguf")),
 ]

@@ -67,6 +67,19 @@ def expand(text, values):
     return re.sub(r"\$\((\w+)\)", lambda m: values.get(m.group(1), m.group(0)), str(text))
 
 
+UNITS = {"": 1, "K": 1000, "M": 1000**2, "G": 1000**3, "T": 1000**4,
+         "Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+
+
+def byte_size(text):
+    """Bytes of a flag size ("4GiB", "512MiB", "4GB") or a Kubernetes quantity
+    ("6Gi", "768Mi"); None when it is neither (e.g. an unexpanded $(VAR))."""
+    match = re.fullmatch(r"(\d+)(K|M|G|T|Ki|Mi|Gi|Ti)?B?", str(text))
+    if not match:
+        return None
+    return int(match.group(1)) * UNITS[match.group(2) or ""]
+
+
 def parse_args(args, table, pending, where, problems):
     """{flag: value or True} from a container's args, reporting unknown flags,
     missing values and repeated flags."""
@@ -220,6 +233,15 @@ class Checker:
                 self.problems.append(f"{where}: --{flag} {path} is on no mounted volume")
         if "tp" in flags:
             self.check_tensor_parallel(t, flags, where)
+        # NOTE(deploy): gqa-worker serves the CPU backend, so its KV cache
+        # (--kv-bytes) and the kvstore's memory tier live in the container's
+        # memory: they must fit its limit with room for weights and threads.
+        limit = byte_size(c.get("resources", {}).get("limits", {}).get("memory", ""))
+        for flag in ("kv-bytes", "memory-bytes"):
+            size = byte_size(flags.get(flag, ""))
+            if size is not None and limit is not None and size > 0.8 * limit:
+                self.problems.append(f"{where}: --{flag} {flags[flag]} leaves less than 20% of "
+                                     f"its memory limit {c['resources']['limits']['memory']}")
 
     def check_tensor_parallel(self, t, flags, where):
         if t.owner["kind"] != "LeaderWorkerSet":
