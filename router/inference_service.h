@@ -57,6 +57,9 @@ class InferenceService final : public v1::Inference::CallbackService, public Wor
   absl::StatusOr<std::shared_ptr<WorkerEndpoint>> Choose(
       const PreparedRequest& request, const absl::flat_hash_set<std::string>& excluded) override;
 
+  // The admission limits' state (for gqa_router_* metrics).
+  const Admission& admission() const { return admission_; }
+
 
  private:
   class CallBase;

@@ -80,8 +80,24 @@ install_openai_venv() {
   "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check "${GQA_OPENAI_PACKAGE}"
 }
 
+# deploy/checks runs kubernetes-validate (PyPI) from its own virtual
+# environment, so the system Python stays untouched.
+install_deploy_python() {
+  local venv="${GQA_CACHE_DIR}/deploy-venv"
+  local wanted="${here}/deps/python-deploy.txt"
+  if [[ -x "${venv}/bin/python" ]] && cmp -s "$wanted" "${venv}/python-deploy.txt"; then
+    log "deploy checks: ${venv} (present)"
+    return
+  fi
+  log "deploy checks: installing $(grep -v '^#' "$wanted" | xargs) into ${venv}"
+  /usr/bin/python3 -m venv "$venv"
+  "${venv}/bin/python" -m pip install --quiet --disable-pip-version-check -r "$wanted"
+  cp "$wanted" "${venv}/python-deploy.txt"
+}
+
 start=$(date +%s)
 install_debian_packages
 install_openai_venv
+install_deploy_python
 ((fetch_model)) && fetch_default_model
 log "setup done in $(($(date +%s) - start)) s"

@@ -4,6 +4,7 @@
 // each sequence by the chosen policy, failing over when a worker dies.
 //   gqa-router --model M --workers host:port[,dns:name:port...] --port P
 //              [--policy P] [--api-keys F] [--tls-cert C --tls-key K [--tls-client-ca A]]
+//              [--health-port H] [--metrics-port Q]
 //              [--http-port H]   (the OpenAI-compatible HTTP front, router/http/)
 // Bad flags exit 2, a model it cannot read exits 1. SIGTERM or SIGINT stops
 // accepting calls, lets running ones finish (up to --drain-seconds) and exits.
@@ -18,6 +19,7 @@
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 
+#include "prometheus/exposer.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
@@ -26,6 +28,7 @@
 #include "core/status.h"
 #include "router/http/http_front.h"
 #include "router/inference_service.h"
+#include "router/router_metrics.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
 
@@ -37,7 +40,7 @@ constexpr FlagSpec kFlags[] = {
     {"policy"},       {"api-keys"},      {"tls-cert"},       {"tls-key"},
     {"tls-client-ca"}, {"health-port"},  {"max-in-flight"},  {"max-queued"},
     {"max-attempts"}, {"progress-timeout-ms"}, {"poll-interval-ms"}, {"drain-seconds"},
-    {"http-port"},    {"http-threads"},  {"http-max-body-bytes"}};
+    {"http-port"},    {"http-threads"},  {"http-max-body-bytes"}, {"metrics-port"}};
 
 constexpr char kUsage[] = R"(usage: gqa-router --workers W --port P [flags]
 
@@ -56,6 +59,7 @@ Serves gqa.v1.Inference, routing each sequence to a gqa-worker.
   --tls-cert C --tls-key K  serve TLS; with --tls-client-ca A also require client
                           certificates signed by A (mTLS)
   --health-port H         also serve grpc.health.v1 alone on this plaintext port
+  --metrics-port Q        serve Prometheus metrics (gqa_router_*) on http://:Q/metrics
   --max-in-flight N       sequences running at once; default 256
   --max-queued N          calls waiting for a slot before RESOURCE_EXHAUSTED; default 1024
   --max-attempts N        worker attempts per sequence (failovers + 1); default 4
@@ -147,9 +151,10 @@ int Run(int argc, char** argv) {
   absl::StatusOr<int64_t> http_threads = IntFlag(*flags, "http-threads", 128, 1, 4096);
   absl::StatusOr<int64_t> http_body = IntFlag(*flags, "http-max-body-bytes", 1 << 20, 1024,
                                               int64_t{1} << 30);
+  absl::StatusOr<int64_t> metrics_port = IntFlag(*flags, "metrics-port", 0, 1, 65535);
   for (const auto* value : {&port, &max_in_flight, &max_queued, &max_attempts, &progress_ms,
                             &poll_ms, &drain_s, &health_port, &http_port, &http_threads,
-                            &http_body}) {
+                            &http_body, &metrics_port}) {
     if (!value->ok()) return Fail(value->status(), 2);
   }
   RouterOptions options;
@@ -189,9 +194,22 @@ int Run(int argc, char** argv) {
   if (!pool.ok()) return Fail(pool.status(), 2);
 
   auto service = std::make_unique<InferenceService>(&*model, &keys, pool->get(), options);
+  // The exposer holds collectables by weak_ptr: this one lives here.
+  auto router_stats = std::make_shared<RouterStatsCollector>(pool->get(), &service->admission());
+  std::unique_ptr<prometheus::Exposer> exposer;
+  const std::string listen = flags->Value("listen").value_or("0.0.0.0");
+  if (flags->Value("metrics-port")) {
+    try {  // prometheus-cpp reports a busy port by throwing
+      exposer = std::make_unique<prometheus::Exposer>(absl::StrCat(listen, ":", *metrics_port));
+    } catch (const std::exception& e) {
+      return Fail(absl::UnavailableError(absl::StrCat("cannot serve metrics on port ",
+                                                      *metrics_port, ": ", e.what())),
+                  1);
+    }
+    exposer->RegisterCollectable(router_stats);
+  }
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-  const std::string listen = flags->Value("listen").value_or("0.0.0.0");
   grpc::ServerBuilder builder;
   int chosen_port = 0;
   builder.AddListeningPort(absl::StrCat(listen, ":", *port), *credentials, &chosen_port);
@@ -239,6 +257,7 @@ int Run(int argc, char** argv) {
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(*drain_s));
   http.reset();  // its streams ended with the server's calls
   if (health_server) health_server->Shutdown();
+  exposer.reset();  // its collector reads the service's admission state
   service.reset();
   return 0;
 }
