@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/half.h"
+#include "worker/backend/cpu/quant_tile.h"
 
 namespace gqa::cpu {
 namespace {
@@ -94,56 +95,6 @@ GQA_AVX2 float HorizontalSum(__m256 v) {
   lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
   lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
   return _mm_cvtss_f32(lo);
-}
-
-// Hardware f16 -> f32 (F16C); the portable HalfToFloat costs ~10 instructions.
-GQA_AVX2 float LoadHalfF16c(const uint8_t* p) {
-  uint16_t bits;
-  std::memcpy(&bits, p, 2);
-  return _cvtsh_ss(bits);
-}
-
-// Sum over 32 lanes of signed w * signed x, as 8 int32 lanes converted to float.
-GQA_AVX2 __m256 SignedDot32(__m256i w, __m256i x) {
-  const __m256i abs_w = _mm256_sign_epi8(w, w);
-  const __m256i signed_x = _mm256_sign_epi8(x, w);
-  const __m256i pairs = _mm256_maddubs_epi16(abs_w, signed_x);
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-}
-
-// Unsigned nibbles 0..15 in element order 0..31.
-GQA_AVX2 __m256i UnpackNibbles(const uint8_t* q) {
-  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-  const __m128i mask = _mm_set1_epi8(0x0F);
-  const __m128i lo = _mm_and_si128(packed, mask);
-  const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
-  return _mm256_set_m128i(hi, lo);
-}
-
-GQA_AVX2 float DotQuantAvx2(WeightFormat format, const uint8_t* row, const ActivationBlock* xq,
-                            int64_t n) {
-  const int64_t blocks = n / kQuantBlockElems;
-  const int64_t block_bytes = BlockBytes(format);
-  __m256 acc = _mm256_setzero_ps();
-  float offset_acc = 0.0f;
-  for (int64_t b = 0; b < blocks; ++b) {
-    const uint8_t* block = row + b * block_bytes;
-    const ActivationBlock& x = xq[b];
-    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
-    const float d = LoadHalfF16c(block) * x.scale;
-    __m256 dot;
-    if (format == WeightFormat::kQ8_0) {
-      dot = SignedDot32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2)), xv);
-    } else if (format == WeightFormat::kQ4_0) {
-      dot = SignedDot32(_mm256_sub_epi8(UnpackNibbles(block + 2), _mm256_set1_epi8(8)), xv);
-    } else {  // kQ4_1: unsigned nibbles, so maddubs applies directly
-      const __m256i pairs = _mm256_maddubs_epi16(UnpackNibbles(block + 4), xv);
-      dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-      offset_acc += LoadHalfF16c(block + 2) * x.scale * static_cast<float>(x.sum);
-    }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), dot, acc);
-  }
-  return HorizontalSum(acc) + offset_acc;
 }
 
 GQA_AVX2 __m256 Load8(WeightFormat format, const uint8_t* row, int64_t i) {
@@ -255,8 +206,13 @@ float DotRowScalar(WeightFormat format, const uint8_t* row, const float* x,
 
 float DotRowAvx2(WeightFormat format, const uint8_t* row, const float* x,
                  const ActivationBlock* xq, int64_t n) {
-  return UsesQuantizedActivations(format) ? DotQuantAvx2(format, row, xq, n)
-                                          : DotFloatAvx2(format, row, x, n);
+  if (!UsesQuantizedActivations(format)) return DotFloatAvx2(format, row, x, n);
+  // A one-token tile: the same operations as the same token in any tile.
+  TokenTile tile;
+  MakeTokenTile(xq, n / kQuantBlockElems, 0, 1, &tile);
+  float dot;
+  QuantRowTileAvx2(format, row, n / kQuantBlockElems, tile, &dot);
+  return dot;
 }
 
 }  // namespace internal
