@@ -3,6 +3,8 @@
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
+#include <utility>
 
 namespace gqa::cpu {
 namespace {
@@ -60,45 +62,69 @@ GQA_AVX2 inline __m256 BlockDot(__m256i w, __m256i abs_w, __m256i x) {
   return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
 }
 
-// One row against T tokens. Per (row, token): acc[c] += (d_w * d_x) * dot
-// over blocks b with b % C == c, then the chains are summed in order, then
-// horizontally; Q4_1 adds sum_b (m_w * d_x) * sum_x, accumulated with FMA in
-// block order, last. With C == 1 this is the same sequence of IEEE
-// operations whatever T is, which is what makes tiles batch-invariant.
+// One row against T tokens. Per (row, token): chain c sums
+// (d_w * d_x) * dot over the blocks b with b % C == c, in block order; the
+// chains are added in order, then horizontally; Q4_1 then adds
+// sum_b (m_w * d_x) * sum_x, accumulated with FMA in block order. With C == 1
+// this is the same sequence of IEEE operations whatever T is, which is what
+// makes tiles batch-invariant: for T > 1, d_w * d_x is computed for all
+// tokens at once in lanes and each token's lane broadcast, the same products.
 template <WeightFormat F, int T, int C>
 GQA_AVX2 void RowTile(const uint8_t* row, int64_t blocks, const TokenTile& tile, float* out) {
   constexpr int64_t kBlockBytes = F == WeightFormat::kQ8_0 ? 34 : F == WeightFormat::kQ4_0 ? 18 : 20;
   __m256 acc[C][T];
+#pragma GCC unroll 4
   for (int c = 0; c < C; ++c) {
+#pragma GCC unroll 8
     for (int t = 0; t < T; ++t) acc[c][t] = _mm256_setzero_ps();
   }
   __m256 offset = _mm256_setzero_ps();  // token t in lane t (T > 1)
   __m128 offset1 = _mm_setzero_ps();    // the one token (T == 1)
   const ActivationBlock* const* xq = tile.xq;
-  for (int64_t b = 0; b < blocks; ++b) {
+  const float* lanes = tile.lanes.data();
+  // Block b into chain c (a compile-time index, so acc stays in registers).
+  auto step = [&](int64_t b, auto chain) GQA_AVX2 {
+    constexpr int c = decltype(chain)::value;
     const uint8_t* block = row + b * kBlockBytes;
-    const __m256 dw = _mm256_set1_ps(LoadHalf(block));
     const __m256i w = LoadWeights<F>(block);
     const __m256i abs_w = F == WeightFormat::kQ4_1 ? w : _mm256_sign_epi8(w, w);
-    const int c = C == 1 ? 0 : static_cast<int>(b % C);
-    for (int t = 0; t < T; ++t) {
-      const ActivationBlock& x = xq[t][b];
+    if constexpr (T == 1) {
+      const ActivationBlock& x = xq[0][b];
       const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
-      const __m256 scale = _mm256_mul_ps(dw, _mm256_broadcast_ss(&x.scale));
-      acc[c][t] = _mm256_fmadd_ps(scale, BlockDot<F>(w, abs_w, xv), acc[c][t]);
-    }
-    if constexpr (F == WeightFormat::kQ4_1) {
-      const float m = LoadHalf(block + 2);
-      if constexpr (T == 1) {
-        const ActivationBlock& x = xq[0][b];
-        const __m128 ms = _mm_mul_ss(_mm_set_ss(m), _mm_set_ss(x.scale));
+      const __m256 scale = _mm256_set1_ps(LoadHalf(block) * x.scale);
+      acc[c][0] = _mm256_fmadd_ps(scale, BlockDot<F>(w, abs_w, xv), acc[c][0]);
+      if constexpr (F == WeightFormat::kQ4_1) {
+        const __m128 ms = _mm_mul_ss(_mm_set_ss(LoadHalf(block + 2)), _mm_set_ss(x.scale));
         offset1 = _mm_fmadd_ss(ms, _mm_set_ss(static_cast<float>(x.sum)), offset1);
-      } else {
-        const float* lanes = tile.lanes.data() + b * 16;
-        const __m256 ms = _mm256_mul_ps(_mm256_set1_ps(m), _mm256_loadu_ps(lanes));
-        offset = _mm256_fmadd_ps(ms, _mm256_loadu_ps(lanes + 8), offset);
+      }
+    } else {
+      const __m256 scales =
+          _mm256_mul_ps(_mm256_set1_ps(LoadHalf(block)), _mm256_loadu_ps(lanes + b * 16));
+#pragma GCC unroll 8
+      for (int t = 0; t < T; ++t) {
+        const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq[t][b].qs));
+        const __m256 scale = _mm256_permutevar8x32_ps(scales, _mm256_set1_epi32(t));
+        acc[c][t] = _mm256_fmadd_ps(scale, BlockDot<F>(w, abs_w, xv), acc[c][t]);
+      }
+      if constexpr (F == WeightFormat::kQ4_1) {
+        const __m256 ms =
+            _mm256_mul_ps(_mm256_set1_ps(LoadHalf(block + 2)), _mm256_loadu_ps(lanes + b * 16));
+        offset = _mm256_fmadd_ps(ms, _mm256_loadu_ps(lanes + b * 16 + 8), offset);
       }
     }
+  };
+  int64_t b = 0;
+  if constexpr (C == 1) {
+    for (; b < blocks; ++b) step(b, std::integral_constant<int, 0>());
+  } else {
+    for (; b + C <= blocks; b += C) {
+      [&]<int... c>(std::integer_sequence<int, c...>) {
+        (step(b + c, std::integral_constant<int, c>()), ...);
+      }(std::make_integer_sequence<int, C>());
+    }
+    [&]<int... c>(std::integer_sequence<int, c...>) {
+      ((b + c < blocks ? step(b + c, std::integral_constant<int, c>()) : void()), ...);
+    }(std::make_integer_sequence<int, C>());
   }
   alignas(32) float offsets[8];
   if constexpr (T == 1) {
@@ -106,8 +132,10 @@ GQA_AVX2 void RowTile(const uint8_t* row, int64_t blocks, const TokenTile& tile,
   } else {
     _mm256_store_ps(offsets, offset);
   }
+#pragma GCC unroll 8
   for (int t = 0; t < T; ++t) {
     __m256 sum = acc[0][t];
+#pragma GCC unroll 4
     for (int c = 1; c < C; ++c) sum = _mm256_add_ps(sum, acc[c][t]);
     const float dot = HorizontalSum(sum);
     out[t] = F == WeightFormat::kQ4_1 ? dot + offsets[t] : dot;

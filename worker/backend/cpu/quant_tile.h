@@ -17,13 +17,14 @@ namespace gqa::cpu {
 
 inline constexpr int kMaxTileTokens = 8;
 
-// Up to kMaxTileTokens tokens' activation blocks, plus the per-block scales
-// and sums laid out token-in-lane (lanes[b * 16 + t] = scale of token t in
-// block b, lanes[b * 16 + 8 + t] = its sum as float) for the Q4_1 offset.
+// Up to kMaxTileTokens tokens' activation blocks, plus (for tiles of two or
+// more) the per-block scales and sums laid out token-in-lane:
+// lanes[b * 16 + t] = scale of token t in block b, lanes[b * 16 + 8 + t] =
+// its sum as float (read by Q4_1's offset term).
 struct TokenTile {
   const ActivationBlock* xq[kMaxTileTokens] = {};
   int num_tokens = 0;
-  std::vector<float> lanes;  // [blocks][16]; only Q4_1 reads it
+  std::vector<float> lanes;  // [blocks][16]
 };
 
 // Fills `tile` with tokens [first, first + count) of xq, each `blocks` long.
