@@ -4,7 +4,6 @@
 
 #include <cstring>
 #include <type_traits>
-#include <utility>
 
 namespace gqa::cpu {
 namespace {
@@ -83,7 +82,8 @@ GQA_AVX2 void RowTile(const uint8_t* row, int64_t blocks, const TokenTile& tile,
   const ActivationBlock* const* xq = tile.xq;
   const float* lanes = tile.lanes.data();
   // Block b into chain c (a compile-time index, so acc stays in registers).
-  auto step = [&](int64_t b, auto chain) GQA_AVX2 {
+  auto step = [&](int64_t b, auto chain)
+                  __attribute__((always_inline, target("avx2,fma,f16c"))) {
     constexpr int c = decltype(chain)::value;
     const uint8_t* block = row + b * kBlockBytes;
     const __m256i w = LoadWeights<F>(block);
@@ -113,18 +113,26 @@ GQA_AVX2 void RowTile(const uint8_t* row, int64_t blocks, const TokenTile& tile,
       }
     }
   };
+  static_assert(C == 1 || C == 2 || C == 4);
+  using C0 = std::integral_constant<int, 0>;
+  using C1 = std::integral_constant<int, 1>;
+  using C2 = std::integral_constant<int, 2>;
+  using C3 = std::integral_constant<int, 3>;
   int64_t b = 0;
-  if constexpr (C == 1) {
-    for (; b < blocks; ++b) step(b, std::integral_constant<int, 0>());
-  } else {
-    for (; b + C <= blocks; b += C) {
-      [&]<int... c>(std::integer_sequence<int, c...>) {
-        (step(b + c, std::integral_constant<int, c>()), ...);
-      }(std::make_integer_sequence<int, C>());
+  for (; b + C <= blocks; b += C) {
+    step(b, C0());
+    if constexpr (C >= 2) step(b + 1, C1());
+    if constexpr (C == 4) {
+      step(b + 2, C2());
+      step(b + 3, C3());
     }
-    [&]<int... c>(std::integer_sequence<int, c...>) {
-      ((b + c < blocks ? step(b + c, std::integral_constant<int, c>()) : void()), ...);
-    }(std::make_integer_sequence<int, C>());
+  }
+  if constexpr (C >= 2) {
+    if (b < blocks) step(b, C0());
+    if (b + 1 < blocks) step(b + 1, C1());
+    if constexpr (C == 4) {
+      if (b + 2 < blocks) step(b + 2, C2());
+    }
   }
   alignas(32) float offsets[8];
   if constexpr (T == 1) {
