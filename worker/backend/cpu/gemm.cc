@@ -19,6 +19,8 @@ int64_t RowGrain(int64_t rows, int num_threads) {
 // bytes per block) stay in L2 while the chunk's rows pass over them.
 constexpr int64_t kTokensPerPass = 8 * kMaxTileTokens;
 
+constexpr int64_t kInlineQuantizeElems = 64 * 1536;
+
 void Store(const GemmParams& p, int64_t t, int64_t r, float dot) {
   float& y = p.y[t * p.w.rows + r];
   y = p.accumulate ? y + dot : dot;
@@ -40,11 +42,18 @@ absl::Status GemmForTesting(const GemmParams& p, ThreadPool& pool, TileOrder ord
   std::vector<ActivationBlock> xq;
   if (quantized) {
     xq.resize(p.num_tokens * blocks);
-    pool.ParallelFor(p.num_tokens, 1, [&](int64_t begin, int64_t end) {
+    auto quantize = [&](int64_t begin, int64_t end) {
       for (int64_t t = begin; t < end; ++t) {
         QuantizeActivations(p.x + t * w.cols, w.cols, xq.data() + t * blocks);
       }
-    });
+    };
+    // A decode step's few tokens quantize in about a microsecond, less than
+    // waking the pool; prefill chunks are spread over it.
+    if (p.num_tokens * w.cols <= kInlineQuantizeElems) {
+      quantize(0, p.num_tokens);
+    } else {
+      pool.ParallelFor(p.num_tokens, 1, quantize);
+    }
   }
   const int64_t grain = RowGrain(w.rows, pool.num_threads());
   if (!quantized || !allow_tiles || !CpuHasAvx2Fma()) {
