@@ -11,8 +11,10 @@ last one, i.e. steady-state batched decode.
              token per sequence per step (n_seq_max = N, unified KV cache).
 
 Usage (repository root, reference venv):
-  .venv-ref/bin/python bench/e2e/batched_vs_llamacpp.py [--threads 2]
+  .venv-ref/bin/python bench/e2e/batched_vs_llamacpp.py [--threads 2] [--rounds 2]
       [--concurrency 1,4,16,64] [--prompt-tokens 64] [--tokens 64] [--model PATH]
+Round 2 (--rounds 2) runs the concurrencies in reverse and llama.cpp first;
+the last column is the 1-minute load average before and after each row.
 """
 
 import argparse
@@ -87,12 +89,29 @@ def llama_cpp_decode(model, vocab_size, n, prompt_tokens, tokens, threads):
     return n * (tokens - 1) / elapsed
 
 
+def gqaserve_decode(args, n):
+    out = subprocess.run(
+        [args.binary, "--model", args.model, "--threads", str(args.threads), "--concurrency",
+         str(n), "--prompt-tokens", str(args.prompt_tokens), "--tokens", str(args.tokens),
+         "--kv-dtype", "f16", "--kv-bytes", "1GiB"],
+        capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])["decode_tokens_per_s"]
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--concurrency", default="1,4,16,64")
     parser.add_argument("--prompt-tokens", type=int, default=64)
     parser.add_argument("--tokens", type=int, default=64)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="round r > 1 runs the concurrencies and the engines in the "
+                             "reverse order of round r - 1")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--binary", default=str(ROOT / "build/bench/batched_decode"))
     args = parser.parse_args()
@@ -102,17 +121,25 @@ def main():
     L.llama_log_set(silent, ctypes.c_void_p())
     model = L.llama_model_load_from_file(args.model.encode(), L.llama_model_default_params())
     vocab_size = L.llama_vocab_n_tokens(L.llama_model_get_vocab(model))
-    print("| N | gqaserve decode tok/s | llama.cpp decode tok/s | ratio |")
-    print("|---:|---:|---:|---:|")
-    for n in [int(x) for x in args.concurrency.split(",")]:
-        out = subprocess.run(
-            [args.binary, "--model", args.model, "--threads", str(args.threads), "--concurrency",
-             str(n), "--prompt-tokens", str(args.prompt_tokens), "--tokens", str(args.tokens),
-             "--kv-dtype", "f16", "--kv-bytes", "1GiB"],
-            capture_output=True, text=True, check=True).stdout
-        ours = json.loads(out.strip().splitlines()[-1])["decode_tokens_per_s"]
-        theirs = llama_cpp_decode(model, vocab_size, n, args.prompt_tokens, args.tokens, args.threads)
-        print(f"| {n} | {ours:.1f} | {theirs:.1f} | {ours / theirs:.2f} |", flush=True)
+    print(f"# {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}, threads {args.threads}, "
+          f"prompt {args.prompt_tokens}, new tokens {args.tokens}")
+    print("| round | N | gqaserve decode tok/s | llama.cpp decode tok/s | ratio | load avg |")
+    print("|---:|---:|---:|---:|---:|---:|")
+    concurrency = [int(x) for x in args.concurrency.split(",")]
+    for r in range(args.rounds):
+        reverse = r % 2 == 1
+        for n in reversed(concurrency) if reverse else concurrency:
+            load = load_average()
+            if reverse:
+                theirs = llama_cpp_decode(model, vocab_size, n, args.prompt_tokens, args.tokens,
+                                          args.threads)
+                ours = gqaserve_decode(args, n)
+            else:
+                ours = gqaserve_decode(args, n)
+                theirs = llama_cpp_decode(model, vocab_size, n, args.prompt_tokens, args.tokens,
+                                          args.threads)
+            print(f"| {r + 1} | {n} | {ours:.1f} | {theirs:.1f} | {ours / theirs:.2f} | "
+                  f"{load}-{load_average()} |", flush=True)
 
 
 if __name__ == "__main__":

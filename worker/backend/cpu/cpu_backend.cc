@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "worker/backend/cpu/attention.h"
 #include "worker/backend/cpu/dot_kernels.h"
+#include "worker/backend/cpu/gemm.h"
 #include "worker/backend/cpu/rope.h"
 #include "worker/backend/cpu/thread_pool.h"
 
@@ -31,12 +32,6 @@ class HostBuffer : public BackendBuffer {
   void* data_;
   int64_t size_bytes_;
 };
-
-// Output rows per parallel chunk: enough work per chunk to amortize the pool.
-int64_t GemmRowGrain(int64_t rows, int num_threads) {
-  const int64_t chunks = std::max<int64_t>(1, 4 * num_threads);
-  return std::max<int64_t>(16, (rows + chunks - 1) / chunks);
-}
 
 class CpuBackend : public Backend {
  public:
@@ -67,40 +62,7 @@ class CpuBackend : public Backend {
     return std::make_unique<HostBuffer>(data, size_bytes);
   }
 
-  absl::Status Gemm(const GemmParams& p) override {
-    const WeightView& w = p.w;
-    if (w.cols % BlockElems(w.format) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("gemm: ", w.cols, " columns are not whole ",
-                                                     WeightFormatName(w.format), " blocks"));
-    }
-    std::vector<cpu::ActivationBlock> xq;
-    const bool quantized = cpu::UsesQuantizedActivations(w.format);
-    const int64_t blocks_per_row = w.cols / kQuantBlockElems;
-    if (quantized) {
-      xq.resize(p.num_tokens * blocks_per_row);
-      pool_.ParallelFor(p.num_tokens, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t t = begin; t < end; ++t) {
-          cpu::QuantizeActivations(p.x + t * w.cols, w.cols, xq.data() + t * blocks_per_row);
-        }
-      });
-    }
-    pool_.ParallelFor(w.rows, GemmRowGrain(w.rows, pool_.num_threads()),
-                      [&](int64_t begin, int64_t end) {
-      // Rows outer, tokens inner: a chunk of weight rows stays in cache while
-      // every token passes over it.
-      for (int64_t r = begin; r < end; ++r) {
-        const uint8_t* row = w.row(r);
-        for (int64_t t = 0; t < p.num_tokens; ++t) {
-          const float dot = cpu::DotRow(w.format, row, p.x + t * w.cols,
-                                        quantized ? xq.data() + t * blocks_per_row : nullptr,
-                                        w.cols);
-          float& y = p.y[t * w.rows + r];
-          y = p.accumulate ? y + dot : dot;
-        }
-      }
-    });
-    return absl::OkStatus();
-  }
+  absl::Status Gemm(const GemmParams& p) override { return cpu::Gemm(p, pool_); }
 
   absl::Status Embedding(const EmbeddingParams& p) override {
     const int64_t hidden = p.table.cols;

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "core/half.h"
+#include "worker/backend/cpu/quant_tile.h"
 
 namespace gqa::cpu {
 namespace {
@@ -96,56 +97,6 @@ GQA_AVX2 float HorizontalSum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
-// Hardware f16 -> f32 (F16C); the portable HalfToFloat costs ~10 instructions.
-GQA_AVX2 float LoadHalfF16c(const uint8_t* p) {
-  uint16_t bits;
-  std::memcpy(&bits, p, 2);
-  return _cvtsh_ss(bits);
-}
-
-// Sum over 32 lanes of signed w * signed x, as 8 int32 lanes converted to float.
-GQA_AVX2 __m256 SignedDot32(__m256i w, __m256i x) {
-  const __m256i abs_w = _mm256_sign_epi8(w, w);
-  const __m256i signed_x = _mm256_sign_epi8(x, w);
-  const __m256i pairs = _mm256_maddubs_epi16(abs_w, signed_x);
-  return _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-}
-
-// Unsigned nibbles 0..15 in element order 0..31.
-GQA_AVX2 __m256i UnpackNibbles(const uint8_t* q) {
-  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(q));
-  const __m128i mask = _mm_set1_epi8(0x0F);
-  const __m128i lo = _mm_and_si128(packed, mask);
-  const __m128i hi = _mm_and_si128(_mm_srli_epi16(packed, 4), mask);
-  return _mm256_set_m128i(hi, lo);
-}
-
-GQA_AVX2 float DotQuantAvx2(WeightFormat format, const uint8_t* row, const ActivationBlock* xq,
-                            int64_t n) {
-  const int64_t blocks = n / kQuantBlockElems;
-  const int64_t block_bytes = BlockBytes(format);
-  __m256 acc = _mm256_setzero_ps();
-  float offset_acc = 0.0f;
-  for (int64_t b = 0; b < blocks; ++b) {
-    const uint8_t* block = row + b * block_bytes;
-    const ActivationBlock& x = xq[b];
-    const __m256i xv = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.qs));
-    const float d = LoadHalfF16c(block) * x.scale;
-    __m256 dot;
-    if (format == WeightFormat::kQ8_0) {
-      dot = SignedDot32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2)), xv);
-    } else if (format == WeightFormat::kQ4_0) {
-      dot = SignedDot32(_mm256_sub_epi8(UnpackNibbles(block + 2), _mm256_set1_epi8(8)), xv);
-    } else {  // kQ4_1: unsigned nibbles, so maddubs applies directly
-      const __m256i pairs = _mm256_maddubs_epi16(UnpackNibbles(block + 4), xv);
-      dot = _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
-      offset_acc += LoadHalfF16c(block + 2) * x.scale * static_cast<float>(x.sum);
-    }
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), dot, acc);
-  }
-  return HorizontalSum(acc) + offset_acc;
-}
-
 GQA_AVX2 __m256 Load8(WeightFormat format, const uint8_t* row, int64_t i) {
   if (format == WeightFormat::kF32) return _mm256_loadu_ps(reinterpret_cast<const float*>(row) + i);
   const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(row + 2 * i));
@@ -174,19 +125,10 @@ GQA_AVX2 float DotFloatAvx2(WeightFormat format, const uint8_t* row, const float
 }  // namespace
 
 void QuantizeActivations(const float* x, int64_t n, ActivationBlock* out) {
-  for (int64_t b = 0; b < n / kQuantBlockElems; ++b) {
-    const float* block = x + b * kQuantBlockElems;
-    float amax = 0.0f;
-    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(block[i]));
-    const float scale = amax / 127.0f;
-    const float inverse = scale > 0.0f ? 1.0f / scale : 0.0f;
-    ActivationBlock& q = out[b];
-    q.scale = scale;
-    q.sum = 0;
-    for (int i = 0; i < 32; ++i) {
-      q.qs[i] = static_cast<int8_t>(std::nearbyint(block[i] * inverse));
-      q.sum += q.qs[i];
-    }
+  if (internal::CpuHasAvx2Fma()) {
+    internal::QuantizeActivationsAvx2(x, n, out);
+  } else {
+    internal::QuantizeActivationsScalar(x, n, out);
   }
 }
 
@@ -247,6 +189,58 @@ bool CpuHasAvx2Fma() {
   return has;
 }
 
+void QuantizeActivationsScalar(const float* x, int64_t n, ActivationBlock* out) {
+  for (int64_t b = 0; b < n / kQuantBlockElems; ++b) {
+    const float* block = x + b * kQuantBlockElems;
+    float amax = 0.0f;
+    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(block[i]));
+    const float scale = amax / 127.0f;
+    const float inverse = scale > 0.0f ? 1.0f / scale : 0.0f;
+    ActivationBlock& q = out[b];
+    q.scale = scale;
+    q.sum = 0;
+    for (int i = 0; i < 32; ++i) {
+      q.qs[i] = static_cast<int8_t>(std::nearbyint(block[i] * inverse));
+      q.sum += q.qs[i];
+    }
+  }
+}
+
+// The same operations as the scalar version, 8 lanes at a time: max is exact
+// in any order, x * inverse is one IEEE multiply, and cvtps rounds to nearest
+// even like nearbyint, so the blocks are bit-identical (for inputs without NaN).
+GQA_AVX2 void QuantizeActivationsAvx2(const float* x, int64_t n, ActivationBlock* out) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t b = 0; b < n / kQuantBlockElems; ++b) {
+    const float* block = x + b * kQuantBlockElems;
+    __m256 v[4];
+    __m256 amax8 = _mm256_setzero_ps();
+    for (int k = 0; k < 4; ++k) {
+      v[k] = _mm256_loadu_ps(block + 8 * k);
+      amax8 = _mm256_max_ps(amax8, _mm256_andnot_ps(sign, v[k]));
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax8), _mm256_extractf128_ps(amax8, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float scale = _mm_cvtss_f32(m4) / 127.0f;
+    const float inverse = scale > 0.0f ? 1.0f / scale : 0.0f;
+    const __m256 inv = _mm256_set1_ps(inverse);
+    __m256i q[4];
+    for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));
+    const __m256i sum8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum8), _mm256_extracti128_si256(sum8, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    const __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]),
+                                             _mm256_packs_epi32(q[2], q[3]));
+    ActivationBlock& a = out[b];
+    a.scale = scale;
+    a.sum = _mm_cvtsi128_si32(s4);
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.qs), _mm256_permutevar8x32_epi32(bytes, order));
+  }
+}
+
 float DotRowScalar(WeightFormat format, const uint8_t* row, const float* x,
                    const ActivationBlock* xq, int64_t n) {
   return UsesQuantizedActivations(format) ? DotQuantScalar(format, row, xq, n)
@@ -255,8 +249,13 @@ float DotRowScalar(WeightFormat format, const uint8_t* row, const float* x,
 
 float DotRowAvx2(WeightFormat format, const uint8_t* row, const float* x,
                  const ActivationBlock* xq, int64_t n) {
-  return UsesQuantizedActivations(format) ? DotQuantAvx2(format, row, xq, n)
-                                          : DotFloatAvx2(format, row, x, n);
+  if (!UsesQuantizedActivations(format)) return DotFloatAvx2(format, row, x, n);
+  // A one-token tile: the same operations as the same token in any tile.
+  TokenTile tile;
+  MakeTokenTile(xq, n / kQuantBlockElems, 0, 1, &tile);
+  float dot;
+  QuantRowTileAvx2(format, row, n / kQuantBlockElems, tile, &dot);
+  return dot;
 }
 
 }  // namespace internal

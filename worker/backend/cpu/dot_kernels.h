@@ -46,6 +46,9 @@ float DotRowScalar(WeightFormat format, const uint8_t* row, const float* x,
                    const ActivationBlock* xq, int64_t n);
 float DotRowAvx2(WeightFormat format, const uint8_t* row, const float* x,
                  const ActivationBlock* xq, int64_t n);
+// The two implementations behind QuantizeActivations (bit-identical).
+void QuantizeActivationsScalar(const float* x, int64_t n, ActivationBlock* out);
+void QuantizeActivationsAvx2(const float* x, int64_t n, ActivationBlock* out);
 // True when the CPU runs AVX2 and FMA (DotRow then uses DotRowAvx2).
 bool CpuHasAvx2Fma();
 }  // namespace internal

@@ -121,6 +121,30 @@ TEST(QuantizeActivationsTest, ErrorWithinHalfAStep) {
   EXPECT_EQ(sum, xq[0].sum);
 }
 
+TEST(QuantizeActivationsTest, Avx2MatchesScalarBitForBit) {
+  if (!internal::CpuHasAvx2Fma()) GTEST_SKIP() << "no AVX2";
+  std::mt19937 rng(5);
+  std::normal_distribution<float> dist(0.0f, 3.0f);
+  constexpr int64_t kBlocks = 64;
+  std::vector<float> x(kBlocks * 32);
+  for (auto& v : x) v = dist(rng);
+  // Ties: a block whose values land exactly halfway between steps
+  // (amax 127 makes the step 1), a zero block and a negative-zero block.
+  for (int i = 0; i < 32; ++i) x[32 + i] = i == 0 ? 127.0f : (i % 2 ? 2.5f : -3.5f);
+  for (int i = 0; i < 32; ++i) x[64 + i] = 0.0f;
+  for (int i = 0; i < 32; ++i) x[96 + i] = -0.0f;
+  std::vector<ActivationBlock> scalar(kBlocks), avx2(kBlocks);
+  internal::QuantizeActivationsScalar(x.data(), kBlocks * 32, scalar.data());
+  internal::QuantizeActivationsAvx2(x.data(), kBlocks * 32, avx2.data());
+  for (int64_t b = 0; b < kBlocks; ++b) {
+    EXPECT_EQ(std::memcmp(&scalar[b].scale, &avx2[b].scale, 4), 0) << "block " << b;
+    EXPECT_EQ(scalar[b].sum, avx2[b].sum) << "block " << b;
+    EXPECT_EQ(std::memcmp(scalar[b].qs, avx2[b].qs, 32), 0) << "block " << b;
+  }
+  EXPECT_EQ(avx2[1].qs[1], 2);   // 2.5 rounds to even
+  EXPECT_EQ(avx2[1].qs[2], -4);  // -3.5 rounds to even
+}
+
 TEST(QuantizeActivationsTest, ZeroBlockIsExact) {
   std::vector<float> x(32, 0.0f);
   ActivationBlock block;
