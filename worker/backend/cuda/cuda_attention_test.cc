@@ -38,8 +38,9 @@ class CudaAttentionTest : public ::testing::TestWithParam<DType> {
     GQA_CUDA_BACKEND_OR_SKIP(gpu);
     AttentionParams host = batch.Params(cache, q_heads);
     std::fill(batch.out.begin(), batch.out.end(), std::numeric_limits<float>::quiet_NaN());
-    std::fill(batch.column_sums.begin(), batch.column_sums.end(),
-              std::numeric_limits<float>::quiet_NaN());
+    // Sums are >= 0; -7 marks what neither backend may write (a token
+    // without column sums), so it must survive on both.
+    std::fill(batch.column_sums.begin(), batch.column_sums.end(), -7.0f);
     test::DeviceArena arena(*gpu);
     const AttentionParams device = arena.CopyAttention(host);  // poisoned outputs travel too
     auto cpu_backend = MakeCpuBackend({.num_threads = 2});
@@ -49,7 +50,6 @@ class CudaAttentionTest : public ::testing::TestWithParam<DType> {
     test::ExpectAllNear(arena.Read(device.out, batch.out.size()), batch.out, kOutAtol, kOutRtol,
                         what);
     if (!batch.column_sums.empty()) {
-      // Elements past the last token's sums were never written by either.
       std::vector<float> sums = arena.Read(device.column_sums, batch.column_sums.size());
       test::ExpectAllNear(sums, batch.column_sums, kSumAtol, kSumRtol, what);
     }
