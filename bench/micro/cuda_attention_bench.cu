@@ -182,7 +182,7 @@ Result RunConfig(const Shape& s, DType dtype, int64_t batch, int64_t context, in
   const float ms = TimeMs(stream, 20, [&](int i) {
     AttentionParams run = p;
     run.block_tables = tables + (i % copies) * batch * blocks_per_seq;
-    if (!RunAttention(run, num_sms, scratch, errors, stream).ok()) failed = true;
+    if (!RunAttention(run, num_sms, /*query_tile=*/0, scratch, errors, stream).ok()) failed = true;
   });
   if (failed) std::fprintf(stderr, "attention failed for %s\n", s.name);
   const int64_t read = kv_bytes + (IsFp8(dtype) ? batch * context * s.kv_heads * 8 : 0) +

@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "worker/backend/cuda/attention_common.cuh"
 #include "worker/backend/cuda/cuda_kernels.h"
 #include "worker/backend/cuda/cuda_status.h"
 #include "worker/backend/cuda/dispatch.h"
@@ -21,118 +22,7 @@
 namespace gqa::cuda {
 namespace {
 
-constexpr int kWarps = 4;
-constexpr int kThreads = kWarps * 32;
-constexpr int kTile = 32;  // slots per K/V tile: one per lane
-constexpr int kHeadsPerWarp = kAttentionGroupTile / kWarps;
-constexpr int kSeen = 1, kSink = 2;
-constexpr unsigned kFullMask = 0xffffffffu;
-
-struct KernelParams {
-  AttentionParams a;
-  AttentionPlan plan;
-  DeviceErrorWord errors;
-  int tile_heads;  // min(group, kAttentionGroupTile): heads whose queries shared memory holds
-};
-
-template <typename T, int kCount>
-struct alignas(kCount * sizeof(T) >= 16 ? 16 : kCount * sizeof(T)) Pack {
-  T v[kCount];
-};
-
-template <typename T, int D>
-struct Layout {
-  static constexpr int kRowBytes = D * static_cast<int>(sizeof(T));
-  static constexpr int kPitch = kRowBytes + 16;  // padding: lanes reading rows hit distinct banks
-  static constexpr int kChunks = kRowBytes / 16;
-  static constexpr int kPerChunk = 16 / static_cast<int>(sizeof(T));
-  static constexpr int kLaneElems = D / 32;
-  static_assert(kRowBytes % 16 == 0 && D % 32 == 0, "head_dim must fill 16-byte chunks");
-};
-
-template <typename T, int D>
-constexpr size_t SharedBytes(int tile_heads) {
-  using L = Layout<T, D>;
-  return size_t{2} * tile_heads * D * sizeof(float) + size_t{2} * kTile * L::kPitch +
-         kTile * (2 * sizeof(float) + sizeof(long long) + sizeof(int));
-}
-
-__device__ __forceinline__ float WarpMax(float v) {
-  for (int o = 16; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(kFullMask, v, o));
-  return v;
-}
-
-__device__ __forceinline__ float WarpSum(float v) {
-  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(kFullMask, v, o);
-  return v;
-}
-
-// What one block needs to know about its token, or ok = false.
-struct TokenView {
-  bool ok = false;
-  int32_t seq = 0;
-  int32_t context = 0;
-  bool everything = true;
-  int64_t query_position = 0;
-  int64_t num_sinks = 0;
-  int64_t recent_window = 0;
-  const int32_t* positions = nullptr;  // slot -> position, or nullptr
-  bool sink_queries = false;
-  bool wants_sums = false;
-};
-
-// Reads and checks the token's inputs; `report` says whether this block records errors.
-__device__ TokenView ReadToken(const KernelParams& kp, int64_t t, int64_t kv_head, bool report) {
-  const AttentionParams& p = kp.a;
-  TokenView v;
-  v.seq = p.seq_idx[t];
-  if (v.seq < 0 || v.seq >= p.num_seqs) {
-    if (report) RecordDeviceError(kp.errors, DeviceErrorCode::kSeqIdxOutOfRange, t, v.seq, p.num_seqs);
-    return v;
-  }
-  v.context = p.context_lens[t];
-  if (v.context <= 0 || v.context > kp.plan.max_context) {
-    if (report) {
-      RecordDeviceError(kp.errors, DeviceErrorCode::kContextLenOutOfRange, t, v.context,
-                        kp.plan.max_context);
-    }
-    return v;
-  }
-  v.num_sinks = p.num_sinks != nullptr ? p.num_sinks[v.seq] : 0;
-  v.everything = p.query_positions == nullptr;
-  if (!v.everything) {
-    v.query_position = p.query_positions[t];
-    v.recent_window = p.recent_window != nullptr ? p.recent_window[v.seq] : 0;
-    if (p.slot_positions != nullptr) {
-      const SlotPositions map = p.slot_positions[v.seq];
-      if (map.head_stride < 0) {
-        if (report) RecordDeviceError(kp.errors, DeviceErrorCode::kNegativePolicyValue, v.seq, -1, -1);
-        return v;
-      }
-      if (map.positions != nullptr) v.positions = map.positions + kv_head * map.head_stride;
-    }
-  }
-  if (v.num_sinks < 0 || v.recent_window < 0) {
-    if (report) {
-      RecordDeviceError(kp.errors, DeviceErrorCode::kNegativePolicyValue, v.seq, v.num_sinks,
-                        v.recent_window);
-    }
-    return v;
-  }
-  v.sink_queries = p.q_sink != nullptr && v.num_sinks > 0;
-  v.wants_sums = p.column_sums != nullptr && p.column_sum_offsets[t] >= 0;
-  v.ok = true;
-  return v;
-}
-
-// kSeen | kSink for a slot holding position `pos` (the rule on AttentionParams).
-__device__ __forceinline__ int SlotFlags(const TokenView& v, int64_t pos) {
-  const bool seen = v.everything || (pos >= 0 && pos <= v.query_position &&
-                                     (pos < v.num_sinks || v.recent_window == 0 ||
-                                      v.query_position - pos < v.recent_window));
-  if (!seen) return 0;
-  return kSeen | (v.sink_queries && pos >= 0 && pos < v.num_sinks ? kSink : 0);
-}
+using namespace attention;  // NOLINT: the shared kernel pieces
 
 // Writes the state of a block that saw nothing (or whose token is bad).
 __device__ void WriteEmpty(const KernelParams& kp, int64_t t, int64_t first_head, int heads,
@@ -385,9 +275,19 @@ absl::Status Launch(const AttentionParams& p, const AttentionPlan& plan, DeviceE
                   static_cast<unsigned>(plan.num_splits));
   AttentionKernel<T, D><<<grid, kThreads, shared, stream>>>(kp);
   GQA_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+  return LaunchEpilogue(p, plan, stream);
+}
+
+}  // namespace
+
+namespace attention {
+
+absl::Status LaunchEpilogue(const AttentionParams& p, const AttentionPlan& plan,
+                            cudaStream_t stream) {
+  const int dim = static_cast<int>(p.cache.head_dim);
   if (plan.num_splits > 1) {
-    MergeSplitsKernel<<<static_cast<unsigned>(p.num_tokens * p.num_q_heads), D, 0, stream>>>(
-        plan.partial_acc, plan.partial_ml, plan.num_splits, D, p.out, plan.stats);
+    MergeSplitsKernel<<<static_cast<unsigned>(p.num_tokens * p.num_q_heads), dim, 0, stream>>>(
+        plan.partial_acc, plan.partial_ml, plan.num_splits, dim, p.out, plan.stats);
     GQA_CUDA_RETURN_IF_ERROR(cudaGetLastError());
   }
   if (p.column_sums != nullptr) {
@@ -398,11 +298,12 @@ absl::Status Launch(const AttentionParams& p, const AttentionPlan& plan, DeviceE
   return absl::OkStatus();
 }
 
-}  // namespace
+}  // namespace attention
 
 absl::Status LaunchPagedAttention(const AttentionParams& p, const AttentionPlan& plan,
                                   DeviceErrorWord errors, cudaStream_t stream) {
   if (p.num_tokens == 0) return absl::OkStatus();
+  if (plan.query_tile > 1) return attention::LaunchPrefill(p, plan, errors, stream);
   return DispatchHeadDim(p.cache.head_dim, "attention", [&](auto dim) {
     return DispatchKvDType(p.cache.dtype, "attention", [&](auto tag) {
       return Launch<typename decltype(tag)::type, decltype(dim)::value>(p, plan, errors, stream);

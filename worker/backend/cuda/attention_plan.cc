@@ -54,25 +54,29 @@ int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
-AttentionPlan PlanAttention(const AttentionParams& p, int num_sms) {
+AttentionPlan PlanAttention(const AttentionParams& p, int num_sms, int query_tile) {
   AttentionPlan plan;
   plan.group = p.num_q_heads / p.cache.num_kv_heads;
   plan.num_group_tiles = CeilDiv(plan.group, kAttentionGroupTile);
   plan.max_context = p.max_blocks_per_seq * p.cache.block_size;
   plan.min_split_len = kMinSplitLen;
-  const int64_t work = std::max<int64_t>(1, p.num_tokens * p.cache.num_kv_heads *
-                                                plan.num_group_tiles);
+  if (query_tile == 0 && p.num_tokens > p.num_seqs && plan.group <= kAttentionGroupTile / 2) {
+    plan.query_tile = static_cast<int>(kAttentionGroupTile / plan.group);
+  }
+  const int64_t items = plan.query_tile > 1 ? CeilDiv(p.num_tokens, plan.query_tile)
+                                            : p.num_tokens * plan.num_group_tiles;
+  const int64_t work = std::max<int64_t>(1, items * p.cache.num_kv_heads);
   const int64_t wanted = CeilDiv(static_cast<int64_t>(std::max(num_sms, 1)) * kBlocksPerSm, work);
   const int64_t useful = CeilDiv(plan.max_context, kMinSplitLen);
   plan.num_splits = static_cast<int>(std::clamp<int64_t>(std::min(wanted, useful), 1, kMaxSplits));
   return plan;
 }
 
-absl::Status RunAttention(const AttentionParams& p, int num_sms, Scratch& scratch,
+absl::Status RunAttention(const AttentionParams& p, int num_sms, int query_tile, Scratch& scratch,
                           DeviceErrorWord errors, cudaStream_t stream) {
   if (absl::Status status = ValidateOnHost(p); !status.ok()) return status;
   if (p.num_tokens == 0) return absl::OkStatus();
-  AttentionPlan plan = PlanAttention(p, num_sms);
+  AttentionPlan plan = PlanAttention(p, num_sms, query_tile);
   const int64_t rows = p.num_tokens * p.num_q_heads;
   const int64_t split_floats = plan.num_splits > 1 ? rows * plan.num_splits * (p.cache.head_dim + 2) : 0;
   const int64_t sum_floats = p.column_sums != nullptr ? rows * (plan.max_context + 2) : 0;

@@ -42,16 +42,29 @@ class CudaAttentionTest : public ::testing::TestWithParam<DType> {
     // without column sums), so it must survive on both.
     std::fill(batch.column_sums.begin(), batch.column_sums.end(), -7.0f);
     test::DeviceArena arena(*gpu);
-    const AttentionParams device = arena.CopyAttention(host);  // poisoned outputs travel too
+    const std::vector<float> poison_out = batch.out, poison_sums = batch.column_sums;
     auto cpu_backend = MakeCpuBackend({.num_threads = 2});
     ASSERT_TRUE(cpu_backend->PagedAttention(host).ok());
-    ASSERT_TRUE(gpu->PagedAttention(device).ok());
-    ASSERT_TRUE(gpu->Synchronize().ok());
-    test::ExpectAllNear(arena.Read(device.out, batch.out.size()), batch.out, kOutAtol, kOutRtol,
-                        what);
-    if (!batch.column_sums.empty()) {
-      std::vector<float> sums = arena.Read(device.column_sums, batch.column_sums.size());
-      test::ExpectAllNear(sums, batch.column_sums, kSumAtol, kSumRtol, what);
+    // CopyAttention copies the outputs too: give it the poisoned ones.
+    const std::vector<float> cpu_out = batch.out, cpu_sums = batch.column_sums;
+    std::copy(poison_out.begin(), poison_out.end(), batch.out.begin());  // host.out's storage
+    std::copy(poison_sums.begin(), poison_sums.end(), batch.column_sums.begin());
+    // The automatic kernel choice (prefill kernel for batches with more
+    // tokens than sequences), then the decode kernel forced.
+    auto decode_only = MakeCudaBackend({.attention_query_tile = 1});
+    ASSERT_TRUE(decode_only.ok()) << decode_only.status();
+    for (CudaBackend* backend : {gpu.get(), decode_only->get()}) {
+      const std::string label =
+          std::string(what) + (backend == gpu.get() ? " (auto)" : " (decode)");
+      const AttentionParams poisoned = arena.CopyAttention(host);  // fresh, poisoned outputs
+      ASSERT_TRUE(backend->PagedAttention(poisoned).ok());
+      ASSERT_TRUE(backend->Synchronize().ok());
+      test::ExpectAllNear(arena.Read(poisoned.out, cpu_out.size()), cpu_out, kOutAtol, kOutRtol,
+                          label);
+      if (!cpu_sums.empty()) {
+        std::vector<float> sums = arena.Read(poisoned.column_sums, cpu_sums.size());
+        test::ExpectAllNear(sums, cpu_sums, kSumAtol, kSumRtol, label);
+      }
     }
   }
 };
@@ -90,7 +103,7 @@ TEST_P(CudaAttentionTest, DecodeEveryShape) {
 }
 
 // Prefill: a chunk of tokens of one sequence, each scanning its own prefix,
-// and block sizes other than 16.
+// tiles mixing sequences, and block sizes other than 16.
 TEST_P(CudaAttentionTest, PrefillChunksAndBlockSizes) {
   for (const int64_t block_size : {8, 16, 32}) {
     std::mt19937 rng(11 + block_size);
@@ -99,6 +112,8 @@ TEST_P(CudaAttentionTest, PrefillChunksAndBlockSizes) {
     Batch b;
     for (int32_t t = 0; t < slots; t += 3) AddToken(b, 0, t + 1, t, q_heads * dim, rng, false);
     AddToken(b, 1, 40, 0, q_heads * dim, rng, false);
+    // Alternating sequences: query tiles of several one-token runs.
+    for (int32_t t = 0; t < 12; ++t) AddToken(b, t % 2, 30 + t, 0, q_heads * dim, rng, false);
     Compare(b, cache, q_heads, ("block_size=" + std::to_string(block_size)).c_str());
     if (HasFatalFailure() || IsSkipped()) return;
   }

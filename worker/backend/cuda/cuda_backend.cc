@@ -52,9 +52,10 @@ absl::Status ValidateView(const PagedKvView& cache, absl::string_view op) {
 
 class CudaBackendImpl : public CudaBackend {
  public:
-  CudaBackendImpl(cuda::CudaDeviceInfo device, CudaStream stream, CublasHandle cublas,
-                  DeviceMemory error_word)
-      : device_(std::move(device)),
+  CudaBackendImpl(const CudaBackendOptions& options, cuda::CudaDeviceInfo device,
+                  CudaStream stream, CublasHandle cublas, DeviceMemory error_word)
+      : options_(options),
+        device_(std::move(device)),
         stream_(std::move(stream)),
         cublas_(std::move(cublas)),
         error_word_(std::move(error_word)) {}
@@ -153,7 +154,7 @@ class CudaBackendImpl : public CudaBackend {
 
   absl::Status PagedAttention(const AttentionParams& p) override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
-    return cuda::RunAttention(p, device_.num_sms, attention_scratch_, errors(), stream_.get());
+    return cuda::RunAttention(p, device_.num_sms, options_.attention_query_tile, attention_scratch_, errors(), stream_.get());
   }
 
   absl::Status ArgmaxRows(const float* logits, int64_t rows, int64_t vocab,
@@ -188,6 +189,7 @@ class CudaBackendImpl : public CudaBackend {
     return absl::OkStatus();
   }
 
+  const CudaBackendOptions options_;
   cuda::CudaDeviceInfo device_;
   CudaStream stream_;
   CublasHandle cublas_;
@@ -217,7 +219,12 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> MakeCudaBackend(const CudaBackendOp
   if (!cublas.ok()) return cublas.status();
   auto error_word = DeviceMemory::Allocate(4 * sizeof(long long));
   if (!error_word.ok()) return error_word.status();
-  return std::make_unique<CudaBackendImpl>((*devices)[options.device_idx], std::move(*stream),
+  if (options.attention_query_tile < 0 || options.attention_query_tile > 1) {
+    return absl::InvalidArgumentError(absl::StrCat("attention_query_tile=",
+                                                   options.attention_query_tile,
+                                                   " must be 0 (automatic) or 1 (decode kernel)"));
+  }
+  return std::make_unique<CudaBackendImpl>(options, (*devices)[options.device_idx], std::move(*stream),
                                            std::move(*cublas), std::move(*error_word));
 }
 

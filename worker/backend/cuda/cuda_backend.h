@@ -19,6 +19,10 @@ namespace gqa {
 struct CudaBackendOptions {
   // Which GPU (cudaSetDevice index). Default 0.
   int device_idx = 0;
+  // Paged attention kernel: 0 picks one per call (the query-tiled prefill
+  // kernel for batches with more tokens than sequences, else the decode
+  // kernel); 1 always uses the decode kernel (tests compare both). Default 0.
+  int attention_query_tile = 0;
 };
 
 class CudaBackend : public Backend {

@@ -51,6 +51,10 @@ constexpr int kAttentionGroupTile = 32;
 // host from host-known numbers only) and the scratch it writes.
 struct AttentionPlan {
   int num_splits = 1;         // thread blocks per (token, KV head, group tile) along the context
+  // Query tokens per thread block: 1 is the decode kernel (one token, up to
+  // 32 heads); more is the prefill kernel (query_tile tokens x group heads
+  // <= 32 rows, consecutive tokens of one sequence sharing each K/V tile).
+  int query_tile = 1;
   int min_split_len = 128;    // slots; each token splits its own context into >= this
   int64_t group = 1;          // query heads per KV head
   int64_t num_group_tiles = 1;

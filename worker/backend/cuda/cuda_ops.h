@@ -25,11 +25,14 @@ absl::Status RunGemm(const GemmParams& p, cublasHandle_t cublas, Scratch& scratc
 // The split-KV partition: enough thread blocks for `num_sms` multiprocessors
 // (about 4 per SM), computed from host-known numbers only (the token count,
 // heads and max_blocks_per_seq; each token then splits its own context).
-AttentionPlan PlanAttention(const AttentionParams& p, int num_sms);
+// query_tile: 0 picks the kernel (the prefill kernel with 32 / group tokens
+// per block when the batch has more tokens than sequences and the group is
+// at most 16, else the decode kernel); 1 forces the decode kernel.
+AttentionPlan PlanAttention(const AttentionParams& p, int num_sms, int query_tile);
 
 // Checks what the host can check (as the CPU backend does), plans, carves
 // the plan's buffers from `scratch` and launches.
-absl::Status RunAttention(const AttentionParams& p, int num_sms, Scratch& scratch,
+absl::Status RunAttention(const AttentionParams& p, int num_sms, int query_tile, Scratch& scratch,
                           DeviceErrorWord errors, cudaStream_t stream);
 
 }  // namespace gqa::cuda
