@@ -10,7 +10,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
 dest=$root/gpu-carry
-tests=(cuda_device_test cuda_ops_test cuda_kv_test cuda_attention_test)
+tests=(cuda_device_test cuda_backend_test)
 benches=(cuda_attention_bench)
 cmake --build "$build" -j2 --target "${tests[@]}" "${benches[@]}"
 rm -rf "$dest"

@@ -28,7 +28,7 @@ export LD_LIBRARY_PATH=$libdirs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 summary=$out/summary.txt
 : > "$summary"
 : > "$out/tests.log"
-for t in cuda_device_test cuda_ops_test cuda_kv_test cuda_attention_test; do
+for t in cuda_device_test cuda_backend_test; do
   start=$(date +%s)
   timeout 300 "$carry/bin/$t" --gtest_color=no >> "$out/tests.log" 2>&1
   rc=$?
