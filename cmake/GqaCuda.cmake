@@ -12,6 +12,9 @@ if(GQA_WITH_CUDA)
       # 'native' fails without a GPU; nvcc 13 rejects sm_70.
       set(CMAKE_CUDA_ARCHITECTURES 80 90)
     endif()
+    # One CUDA runtime per process: the shared one, which CUDA::cudart links
+    # too (the default static runtime would put a second copy beside it).
+    set(CMAKE_CUDA_RUNTIME_LIBRARY Shared)
     enable_language(CUDA)
     set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 does not know nvcc 13 supports C++20
     find_package(CUDAToolkit REQUIRED)

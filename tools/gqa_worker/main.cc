@@ -23,6 +23,9 @@
 #include "core/status.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
+#ifdef GQA_HAVE_CUDA_BACKEND
+#include "worker/backend/cuda/cuda_backend.h"
+#endif
 #include "worker/engine/model_file.h"
 #include "worker/service/engine_loop.h"
 #include "worker/service/fake_engine.h"
@@ -49,7 +52,8 @@ Serves gqa.v1.Worker for one model on the CPU backend.
   --listen A        address to bind; default 0.0.0.0
   --health-port H   also serve grpc.health.v1 alone on this plaintext port
   --metrics-port Q  serve Prometheus metrics (gqa_worker_*) on http://:Q/metrics
-  --backend cpu     the only backend of this build's worker binary
+  --backend cpu     the backend that serves; --backend cuda checks for a GPU and
+                    exits 1 saying why it cannot serve yet (docs/cuda-backend.md)
   --max-running N   sequences in the running batch; default 64
   --max-waiting N   queued requests before RESOURCE_EXHAUSTED; default 1024
   --cache-snapshot-interval S  seconds between the full snapshots that
@@ -73,6 +77,25 @@ Serves gqa.v1.Worker for one model on the CPU backend.
                     With --model, it reports that file's shape and fingerprints
                     (so a router accepts it) without loading the weights
 )";
+
+// Why --backend cuda cannot serve yet: no device (or no CUDA in this build),
+// or, with a device, that the engine keeps activations and weights in host
+// memory (docs/cuda-backend.md, "Not done").
+absl::Status CudaBackendRefusal() {
+#ifdef GQA_HAVE_CUDA_BACKEND
+  auto backend = MakeCudaBackend({});
+  if (!backend.ok()) {
+    return absl::UnavailableError(absl::StrCat("--backend cuda: ", backend.status().message()));
+  }
+  return absl::UnimplementedError(absl::StrCat(
+      "--backend cuda: found ", (*backend)->device().name,
+      ", but the engine does not run on device memory yet (its activations and weights live in "
+      "host memory; see docs/cuda-backend.md); use --backend cpu"));
+#else
+  return absl::UnimplementedError(
+      "--backend cuda: this build has no CUDA backend (configure with nvcc and GQA_WITH_CUDA=ON)");
+#endif
+}
 
 // The shape a --fake-model worker reports: a Llama-2-7B-sized vocabulary and
 // a long context, so the harness can send realistic token ids and lengths.
@@ -133,7 +156,9 @@ int Run(int argc, char** argv) {
       *target = *parsed;
     }
   }
-  if (auto backend = flags->Value("backend"); backend && *backend != "cpu") {
+  if (auto backend = flags->Value("backend"); backend && *backend == "cuda") {
+    return Fail(CudaBackendRefusal(), 1);
+  } else if (backend && *backend != "cpu") {
     return Fail(absl::InvalidArgumentError(absl::StrCat(
                     "--backend ", *backend, ": this build's worker serves the cpu backend")),
                 2);

@@ -90,6 +90,10 @@ TEST(WorkerBinaryTest, AModelItCannotLoadOrABadFlagIsAClearExit) {
   GqaRun backend = RunGqaForTesting(GQA_WORKER_BINARY, {"--port", "0", "--backend", "tpu"});
   EXPECT_EQ(backend.exit_code, 2);
   EXPECT_THAT(backend.err, HasSubstr("--backend tpu"));
+  // No GPU here (or no CUDA in the build): a clear refusal, exit 1.
+  GqaRun cuda = RunGqaForTesting(GQA_WORKER_BINARY, {"--port", "0", "--backend", "cuda"});
+  EXPECT_EQ(cuda.exit_code, 1);
+  EXPECT_THAT(cuda.err, HasSubstr("--backend cuda: "));
 }
 
 }  // namespace
