@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
+#include "worker/engine/step_builder.h"
 
 namespace gqa {
 
@@ -56,9 +57,45 @@ absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) c
   return absl::OkStatus();
 }
 
+absl::Status Model::BroadcastPlan(const StepPlan& plan) {
+  std::string bytes = SerializeStepPlan(plan, plan_.num_kv_heads);
+  return BroadcastBytes(*comm_, bytes, /*root=*/0);
+}
+
+absl::Status Model::CopyKvBlocks(const std::vector<PagedKvView>& kv_layers,
+                                 const std::vector<KvBlockCopy>& copies) {
+  if (copies.empty()) return absl::OkStatus();
+  if (leads_group()) {
+    StepPlan plan;
+    plan.kind = StepKind::kCopyBlocks;
+    plan.copies = copies;
+    RETURN_IF_ERROR(BroadcastPlan(plan));
+  }
+  return CopyBlocks(*backend_, kv_layers, copies);
+}
+
+absl::Status Model::Heartbeat() {
+  if (!leads_group()) return absl::OkStatus();
+  return BroadcastPlan(StepPlan{});
+}
+
+absl::Status Model::EndGroup() {
+  if (!leads_group()) return absl::OkStatus();
+  StepPlan plan;
+  plan.kind = StepKind::kShutdown;
+  return BroadcastPlan(plan);
+}
+
 absl::Status Model::Forward(const ForwardBatch& batch, const std::vector<PagedKvView>& kv_layers,
                             std::vector<float>& logits, std::vector<float>* column_sums) {
   RETURN_IF_ERROR(ValidateBatch(batch, kv_layers.size()));
+  if (leads_group()) {
+    StepPlan plan;
+    plan.kind = StepKind::kForward;
+    plan.batch = batch;
+    plan.want_column_sums = column_sums != nullptr;
+    RETURN_IF_ERROR(BroadcastPlan(plan));
+  }
   const bool want_sums = !batch.column_sum_offsets.empty();
   if (want_sums) {
     if (column_sums == nullptr) {

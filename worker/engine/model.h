@@ -15,6 +15,7 @@
 #include "worker/backend/backend.h"
 #include "worker/engine/forward_batch.h"
 #include "worker/engine/model_weights.h"
+#include "worker/engine/step_plan.h"
 #include "worker/engine/tensor_source.h"
 #include "worker/parallel/communicator.h"
 #include "worker/parallel/shard_plan.h"
@@ -35,6 +36,9 @@ class Model {
   const ShardPlan& plan() const { return plan_; }
   const std::string& fingerprint() const { return source_->fingerprint(); }
   Backend* backend() const { return backend_; }
+  // Rank 0 of a group (tp > 1): Forward and CopyKvBlocks first broadcast
+  // their StepPlan to the other ranks, which run RunFollower (tp_follower.h).
+  bool leads_group() const { return comm_ != nullptr && plan_.rank == 0; }
   // Wall time spent in all-reduces since the model was created (0 at tp 1).
   int64_t allreduce_ns() const { return allreduce_ns_; }
 
@@ -50,6 +54,17 @@ class Model {
   absl::Status Forward(const ForwardBatch& batch, const std::vector<PagedKvView>& kv_layers,
                        std::vector<float>& logits, std::vector<float>* column_sums = nullptr);
 
+  // The copy-on-write block copies before a step, in every layer (on every
+  // rank when this rank leads a group).
+  absl::Status CopyKvBlocks(const std::vector<PagedKvView>& kv_layers,
+                            const std::vector<KvBlockCopy>& copies);
+
+  // Leader only (no-ops otherwise): tells idle followers the group is alive
+  // (call more often than the communicator's timeout), or that it ends.
+  // UNAVAILABLE / DEADLINE_EXCEEDED when a follower is gone.
+  absl::Status Heartbeat();
+  absl::Status EndGroup();
+
  private:
   Model(std::unique_ptr<TensorSource> source, const ShardPlan& plan, ModelWeights weights,
         Backend* backend, Communicator* comm)
@@ -59,6 +74,7 @@ class Model {
         backend_(backend),
         comm_(comm) {}
 
+  absl::Status BroadcastPlan(const StepPlan& plan);
   absl::Status ValidateBatch(const ForwardBatch& batch, size_t num_kv_layers) const;
   absl::Status AttentionBlock(const ForwardBatch& batch, int64_t layer_index,
                               const PagedKvView& kv, float* column_sums, float* x);

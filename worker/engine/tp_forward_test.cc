@@ -1,8 +1,8 @@
 // Tensor-parallel forward passes vs tp=1: ranks as threads in one process,
-// joined by Gloo on loopback. Each rank runs the same greedy generation
-// (every rank holds bitwise identical logits after the all-reduces, so
-// every rank samples the same token), then scores the whole sequence in one
-// step for the logit comparison.
+// joined by Gloo on loopback. Rank 0 runs the offline generator (greedy),
+// then scores the whole sequence in one step for the logit comparison; its
+// Model broadcasts each StepPlan and the other ranks execute them in
+// RunFollower, exactly as gqa-worker's ranks do.
 #include <cmath>
 #include <cstdlib>
 #include <functional>
@@ -21,6 +21,7 @@
 #include "worker/engine/offline_generator.h"
 #include "worker/engine/step_builder.h"
 #include "worker/engine/testing/tiny_model.h"
+#include "worker/engine/tp_follower.h"
 #include "worker/kv/kv_cache_storage.h"
 #include "worker/parallel/gloo/gloo_communicator.h"
 #include "worker/parallel/gloo/tcp_store.h"
@@ -84,6 +85,15 @@ RankRun RunRank(const SourceFactory& make_source, int tp, int rank, Communicator
   auto storage = KvCacheStorage::Create(backend.get(), config, *plan, {DType::kF32, 16, 8 << 20});
   EXPECT_TRUE(storage.ok()) << storage.status();
   if (!storage.ok()) return run;
+  run.kv_bytes_per_block = MeasuredBytesPerBlock(**storage);
+  EXPECT_EQ(run.kv_bytes_per_block, (*storage)->bytes_per_block());
+  run.kv_heads = plan->num_kv_heads;
+  if (rank > 0) {
+    absl::Status followed = RunFollower(**model, **storage, *comm);
+    EXPECT_TRUE(followed.ok()) << followed;
+    run.allreduce_ns = (*model)->allreduce_ns();
+    return run;
+  }
   OfflineGenerator generator(model->get(), storage->get(), Env::Default());
   OfflineRequest request;
   request.prompt_ids = prompt;
@@ -96,10 +106,9 @@ RankRun RunRank(const SourceFactory& make_source, int tp, int rank, Communicator
   std::vector<int32_t> all = prompt;
   all.insert(all.end(), run.output_ids.begin(), run.output_ids.end() - 1);
   run.logits = AllLogits(**model, **storage, all);
-  run.kv_bytes_per_block = MeasuredBytesPerBlock(**storage);
-  EXPECT_EQ(run.kv_bytes_per_block, (*storage)->bytes_per_block());
-  run.kv_heads = plan->num_kv_heads;
   run.allreduce_ns = (*model)->allreduce_ns();
+  absl::Status ended = (*model)->EndGroup();
+  EXPECT_TRUE(ended.ok()) << ended;
   return run;
 }
 
@@ -148,26 +157,20 @@ double TopGap(const std::vector<float>& logits, int64_t vocab, int64_t row) {
   return r[0] - r[1];
 }
 
-// Checks a tp run against the tp=1 run: identical tokens on every rank, the
-// same tokens as tp=1 (a divergence is reported with its top-2 gap), logits
+// Checks a tp run against the tp=1 run: the same tokens as tp=1 (a divergence is reported with its top-2 gap), logits
 // within `tolerance`, KV bytes per block = tp1 / min(tp, kv_heads).
 void ExpectMatches(const std::vector<RankRun>& tp1, const std::vector<RankRun>& group,
                    int64_t kv_heads, int64_t vocab, size_t prompt_len, double tolerance) {
   const int tp = static_cast<int>(group.size());
   const RankRun& base = tp1[0];
-  double worst = 0;
   for (int rank = 0; rank < tp; ++rank) {
     const RankRun& run = group[rank];
-    EXPECT_EQ(run.output_ids, group[0].output_ids) << "rank " << rank << " sampled differently";
-    EXPECT_EQ(std::memcmp(run.logits.data(), group[0].logits.data(),
-                          run.logits.size() * sizeof(float)), 0)
-        << "rank " << rank << " logits not bitwise equal to rank 0's";
     EXPECT_EQ(run.kv_bytes_per_block * std::min<int64_t>(tp, kv_heads), base.kv_bytes_per_block)
         << "rank " << rank;
     EXPECT_EQ(run.kv_heads, kv_heads / std::min<int64_t>(tp, kv_heads));
     EXPECT_GT(run.allreduce_ns, 0);
-    worst = std::max(worst, MaxAbsDiff(run.logits, base.logits));
   }
+  const double worst = MaxAbsDiff(group[0].logits, base.logits);
   for (size_t i = 0; i < base.output_ids.size() && i < group[0].output_ids.size(); ++i) {
     if (base.output_ids[i] != group[0].output_ids[i]) {
       ADD_FAILURE() << "tp=" << tp << " diverges at output token " << i << ": "

@@ -205,7 +205,7 @@ Scheduler::Admission Scheduler::Admit(Sequence& seq, int64_t budget) {
   absl::StatusOr<bool> reserved = kv_.Reserve(
       *seq.kv, absl::MakeConstSpan(seq.tokens).subspan(seq.kv->num_tokens(), count), copies);
   if (!reserved.ok() || !*reserved ||
-      !CopyBlocks(*model_->backend(), storage_->layer_views(), copies).ok()) {
+      !model_->CopyKvBlocks(storage_->layer_views(), copies).ok()) {
     Release(seq);
     return Admission::kNotNow;
   }
@@ -257,7 +257,7 @@ StepReport Scheduler::Step() {
       Enqueue(std::move(self));
       continue;
     }
-    if (!CopyBlocks(*model_->backend(), storage_->layer_views(), copies).ok()) {
+    if (!model_->CopyKvBlocks(storage_->layer_views(), copies).ok()) {
       SequencePtr failed = std::move(running_[i]);
       running_.erase(running_.begin() + i);
       Finish(std::move(failed), EngineFinish::kError, absl::InternalError("KV block copy failed"));
