@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/block_id.h"
+#include "core/log.h"
 #include "worker/kv/kv_block_transfer.h"
 
 namespace gqa {
@@ -52,6 +53,9 @@ SchedulerOptions WithCacheEvents(SchedulerOptions options) {
   return options;
 }
 
+// Below the followers' communicator timeout (default 10 s) with margin.
+constexpr absl::Duration kTpHeartbeat = absl::Seconds(1);
+
 }  // namespace
 
 EngineLoop::EngineLoop(Model* model, KvCacheStorage* storage, Env* env,
@@ -64,6 +68,7 @@ EngineLoop::EngineLoop(Model* model, KvCacheStorage* storage, Env* env,
       prefix_tier_(prefix_tier),
       storage_(storage),
       model_fingerprint_(model->fingerprint()),
+      model_(model),
       block_size_(storage->block_size()),
       scheduler_(model, storage, env, WithCacheEvents(options)) {
   stats_ = scheduler_.stats();
@@ -195,6 +200,7 @@ void EngineLoop::Run() {
     std::vector<std::shared_ptr<CacheWatcher>> new_watchers;
     decltype(clears_) clears;
     const bool idle = scheduler_.idle();  // only this thread changes the scheduler
+    bool heartbeat = false;
     {
       absl::MutexLock lock(&mu_);
       // Sleep while there is nothing to do.
@@ -202,12 +208,22 @@ void EngineLoop::Run() {
         return stopping_ || !inbox_.empty() || !cancels_.empty() || !new_watchers_.empty() ||
                !clears_.empty() || !idle;
       };
-      mu_.Await(absl::Condition(&has_work));
+      if (!model_->leads_group()) {
+        mu_.Await(absl::Condition(&has_work));
+      } else {
+        heartbeat = !mu_.AwaitWithTimeout(absl::Condition(&has_work), kTpHeartbeat);
+      }
       if (stopping_) break;
       inbox.swap(inbox_);
       cancels.swap(cancels_);
       new_watchers.swap(new_watchers_);
       clears.swap(clears_);
+    }
+    if (heartbeat) {  // idle: the followers wait for a plan, tell them the leader is alive
+      const absl::Status alive = model_->Heartbeat();
+      if (!alive.ok() && tp_group_ok_) LOG(WARNING) << "tp heartbeat failed: " << alive;
+      tp_group_ok_ = alive.ok();
+      continue;
     }
     for (auto& [tenant, done] : clears) done(scheduler_.ClearCache(tenant));
     for (Inbound& inbound : inbox) {

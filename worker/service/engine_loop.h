@@ -7,7 +7,9 @@
 // full-policy request's prompt there first, and the engine thread installs
 // what it found as cached prefix blocks before the scheduler sees the
 // request; every full block the engine computes is published to the tier.
-// Thread-safe.
+// When the model leads a tensor-parallel group, the idle engine thread sends
+// a heartbeat StepPlan every kTpHeartbeat so the followers' waits never time
+// out (docs/tensor-parallel.md). Thread-safe.
 #ifndef GQA_WORKER_SERVICE_ENGINE_LOOP_H_
 #define GQA_WORKER_SERVICE_ENGINE_LOOP_H_
 
@@ -92,6 +94,8 @@ class EngineLoop final : public SequenceEngine {
   PrefixTier* const prefix_tier_;
   KvCacheStorage* const storage_;
   const std::string model_fingerprint_;
+  Model* const model_;
+  bool tp_group_ok_ = true;  // engine thread: the last heartbeat succeeded
   const int64_t block_size_;
   Scheduler scheduler_;  // engine thread only
   absl::flat_hash_set<BlockId> installed_now_;  // engine thread only: not uploaded back
