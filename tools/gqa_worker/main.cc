@@ -24,7 +24,7 @@
 #include "core/status.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
-#include "tools/gqa_worker/tp_group.h"
+#include "tools/gqa/tp_group.h"
 #include "worker/engine/model_file.h"
 #include "worker/service/engine_loop.h"
 #include "worker/service/fake_engine.h"
@@ -179,8 +179,10 @@ int Run(int argc, char** argv) {
     if (!valid.ok()) return Fail(valid, LoadErrorExitCode(valid) == 2 ? 2 : 1);
     // A follower ends on SIGTERM (its launcher's PDEATHSIG) like any process.
     if (tp->rank_or_zero() > 0) pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+    absl::StatusOr<std::string> self = FindSiblingBinary("gqa-worker", "gqa_worker");
+    if (!self.ok()) return Fail(self.status(), 1);
     absl::StatusOr<std::unique_ptr<TpGroup>> joined =
-        TpGroup::Join(*tp, std::vector<std::string>(argv + 1, argv + argc));
+        TpGroup::Join(*tp, *self, std::vector<std::string>(argv + 1, argv + argc));
     if (!joined.ok()) return Fail(joined.status(), 1);
     group = *std::move(joined);
     if (tp->rank_or_zero() > 0) return RunFollowerRank(*flags, *group);

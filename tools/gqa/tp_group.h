@@ -1,12 +1,12 @@
-// The tensor-parallel side of gqa-worker (docs/tensor-parallel.md): the
-// --tp/--rank/--tp-addr/--tp-timeout-ms flags, and joining the group. With
-// --tp N and no --rank this process is the launcher: it hosts the rendezvous
-// store, starts ranks 1..N-1 as child processes of this binary (own process
-// group, SIGTERM when the launcher dies) and joins as rank 0; with --rank R
-// it joins a group whose rank 0 listens on --tp-addr, possibly on another
-// host. Thread-compatible; used by tools/gqa_worker/main.cc only.
-#ifndef GQA_TOOLS_GQA_WORKER_TP_GROUP_H_
-#define GQA_TOOLS_GQA_WORKER_TP_GROUP_H_
+// The tensor-parallel side of gqa-worker and gqa generate (docs/tensor-parallel.md):
+// the --tp/--rank/--tp-addr/--tp-timeout-ms flags, and joining the group.
+// With --tp N and no --rank this process is the launcher: it hosts the
+// rendezvous store, starts ranks 1..N-1 as gqa-worker child processes (own
+// process group, SIGTERM when the launcher dies) and joins as rank 0; with
+// --rank R it joins a group whose rank 0 listens on --tp-addr, possibly on
+// another host. Thread-compatible.
+#ifndef GQA_TOOLS_GQA_TP_GROUP_H_
+#define GQA_TOOLS_GQA_TP_GROUP_H_
 
 #include <memory>
 #include <optional>
@@ -49,12 +49,19 @@ int RunFollowerRank(const CommandLine& flags, TpGroup& group);
 
 class TpGroup {
  public:
-  // `args` are this process's arguments (without argv[0]); the launcher
-  // passes them to its children with --rank and --tp-addr added. Errors: the
+  // For a command that runs the model in this process (gqa generate): checks
+  // --tp against the model, then starts ranks 1..tp-1 as gqa-worker
+  // processes with this command's model, --threads and KV flags, and joins
+  // as rank 0. The errors of CheckTpForModel and Join.
+  static absl::StatusOr<std::unique_ptr<TpGroup>> LaunchForLocalEngine(const CommandLine& flags,
+                                                                       int tp);
+  // The launcher runs `child_binary` (a gqa-worker) with `child_args` plus
+  // --rank R --tp-addr A for each rank R > 0; others ignore both. Errors: the
   // store cannot listen (UNAVAILABLE), a child cannot start (INTERNAL), a
   // rank does not arrive within the timeout (DEADLINE_EXCEEDED).
   static absl::StatusOr<std::unique_ptr<TpGroup>> Join(const TpFlags& flags,
-                                                       const std::vector<std::string>& args);
+                                                       const std::string& child_binary,
+                                                       const std::vector<std::string>& child_args);
   // Stops the children (SIGTERM, SIGKILL after 5 s).
   ~TpGroup();
 
@@ -69,4 +76,4 @@ class TpGroup {
 
 }  // namespace gqa
 
-#endif  // GQA_TOOLS_GQA_WORKER_TP_GROUP_H_
+#endif  // GQA_TOOLS_GQA_TP_GROUP_H_

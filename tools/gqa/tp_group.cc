@@ -1,6 +1,4 @@
-#include "tools/gqa_worker/tp_group.h"
-
-#include <unistd.h>
+#include "tools/gqa/tp_group.h"
 
 #include <chrono>
 
@@ -72,7 +70,8 @@ int RunFollowerRank(const CommandLine& flags, TpGroup& group) {
 }
 
 absl::StatusOr<std::unique_ptr<TpGroup>> TpGroup::Join(const TpFlags& flags,
-                                                       const std::vector<std::string>& args) {
+                                                       const std::string& child_binary,
+                                                       const std::vector<std::string>& child_args) {
   auto group = std::unique_ptr<TpGroup>(new TpGroup());
   GlooOptions options;
   options.rank = flags.rank_or_zero();
@@ -85,12 +84,9 @@ absl::StatusOr<std::unique_ptr<TpGroup>> TpGroup::Join(const TpFlags& flags,
         flags.address.has_value() ? ParseHostPort(*flags.address)->first : "127.0.0.1";
     options.store_address = absl::StrCat(host, ":", server->port());
     options.host_store = false;
-    char self[4096] = {0};
-    const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-    if (n <= 0) return absl::InternalError("cannot find this binary (/proc/self/exe)");
     for (int rank = 1; rank < flags.tp; ++rank) {
-      std::vector<std::string> argv = {std::string(self, n)};
-      argv.insert(argv.end(), args.begin(), args.end());
+      std::vector<std::string> argv = {child_binary};
+      argv.insert(argv.end(), child_args.begin(), child_args.end());
       argv.insert(argv.end(), {"--rank", absl::StrCat(rank), "--tp-addr", options.store_address});
       ASSIGN_OR_RETURN(std::unique_ptr<ChildProcess> child, ChildProcess::Start(argv));
       // Parsed by tests and operators: which process is which rank.
@@ -103,6 +99,23 @@ absl::StatusOr<std::unique_ptr<TpGroup>> TpGroup::Join(const TpFlags& flags,
   }
   ASSIGN_OR_RETURN(group->comm_, GlooCommunicator::Create(options));
   return group;
+}
+
+absl::StatusOr<std::unique_ptr<TpGroup>> TpGroup::LaunchForLocalEngine(const CommandLine& flags,
+                                                                        int tp) {
+  const std::string model = flags.Value("model").value_or(DefaultModelPath());
+  RETURN_IF_ERROR(CheckTpForModel(model, tp));
+  ASSIGN_OR_RETURN(std::string worker, FindSiblingBinary("gqa-worker", "gqa_worker"));
+  std::vector<std::string> args = {"--model", model, "--port", "0", "--tp", absl::StrCat(tp)};
+  for (const char* flag : {"threads", "kv-bytes", "kv-dtype", "kv-policy"}) {
+    if (auto value = flags.Value(flag)) {
+      args.push_back(absl::StrCat("--", flag));
+      args.push_back(*value);
+    }
+  }
+  TpFlags tp_flags;
+  tp_flags.tp = tp;
+  return Join(tp_flags, worker, args);
 }
 
 TpGroup::~TpGroup() {
