@@ -17,6 +17,7 @@
 #include "worker/backend/cpu/cpu_backend.h"
 #include "worker/engine/convert/gguf_convert.h"
 #include "worker/engine/gguf_tensor_source.h"
+#include "worker/engine/model_file.h"
 #include "worker/engine/model.h"
 #include "worker/engine/offline_generator.h"
 #include "worker/engine/step_builder.h"
@@ -157,12 +158,17 @@ double TopGap(const std::vector<float>& logits, int64_t vocab, int64_t row) {
   return r[0] - r[1];
 }
 
-// Checks a tp run against the tp=1 run: the same tokens as tp=1 (a divergence is reported with its top-2 gap), logits
-// within `tolerance`, KV bytes per block = tp1 / min(tp, kv_heads).
-void ExpectMatches(const std::vector<RankRun>& tp1, const std::vector<RankRun>& group,
-                   int64_t kv_heads, int64_t vocab, size_t prompt_len, double tolerance) {
+// Checks a tp run against the tp=1 run: KV bytes per block = tp1 /
+// min(tp, kv_heads) on every rank; the same greedy tokens as tp=1, except
+// that a divergence is accepted (and reported) only after a near-tie, where
+// tp=1's top-2 logit gap is within twice the logit difference measured; and
+// logits within `tolerance` over every position up to the divergence.
+// Returns the index of the first differing output token (size: none).
+size_t ExpectMatches(const std::vector<RankRun>& tp1, const std::vector<RankRun>& group,
+                     int64_t kv_heads, int64_t vocab, size_t prompt_len, double tolerance) {
   const int tp = static_cast<int>(group.size());
   const RankRun& base = tp1[0];
+  const RankRun& lead = group[0];
   for (int rank = 0; rank < tp; ++rank) {
     const RankRun& run = group[rank];
     EXPECT_EQ(run.kv_bytes_per_block * std::min<int64_t>(tp, kv_heads), base.kv_bytes_per_block)
@@ -170,20 +176,31 @@ void ExpectMatches(const std::vector<RankRun>& tp1, const std::vector<RankRun>& 
     EXPECT_EQ(run.kv_heads, kv_heads / std::min<int64_t>(tp, kv_heads));
     EXPECT_GT(run.allreduce_ns, 0);
   }
-  const double worst = MaxAbsDiff(group[0].logits, base.logits);
-  for (size_t i = 0; i < base.output_ids.size() && i < group[0].output_ids.size(); ++i) {
-    if (base.output_ids[i] != group[0].output_ids[i]) {
-      ADD_FAILURE() << "tp=" << tp << " diverges at output token " << i << ": "
-                    << group[0].output_ids[i] << " vs " << base.output_ids[i]
-                    << "; tp=1 top-2 logit gap there "
-                    << TopGap(base.logits, vocab, static_cast<int64_t>(prompt_len + i - 1));
-      break;
-    }
+  EXPECT_EQ(lead.output_ids.size(), base.output_ids.size());
+  size_t diverge = 0;
+  while (diverge < base.output_ids.size() && diverge < lead.output_ids.size() &&
+         base.output_ids[diverge] == lead.output_ids[diverge]) {
+    ++diverge;
   }
+  // Rows [0, prompt_len + diverge) see the same tokens in both runs.
+  const size_t rows = std::min(prompt_len + diverge, base.logits.size() / vocab);
+  const std::vector<float> a(base.logits.begin(), base.logits.begin() + rows * vocab);
+  const std::vector<float> b(lead.logits.begin(), lead.logits.begin() + rows * vocab);
+  const double worst = MaxAbsDiff(a, b);
   std::cout << "tp=" << tp << " max |logit(tp) - logit(tp=1)| = " << worst << " over "
-            << base.logits.size() << " logits; tolerance " << tolerance << "\n";
+            << a.size() << " logits (" << rows << " positions); tolerance " << tolerance << "\n";
   ::testing::Test::RecordProperty(absl::StrCat("max_abs_logit_diff_tp", tp), std::to_string(worst));
   EXPECT_LE(worst, tolerance);
+  if (diverge < base.output_ids.size()) {
+    const double gap = TopGap(base.logits, vocab, static_cast<int64_t>(prompt_len + diverge - 1));
+    std::cout << "tp=" << tp << " diverges from tp=1 at output token " << diverge << " ("
+              << lead.output_ids[diverge] << " vs " << base.output_ids[diverge]
+              << "): a near-tie, tp=1's top-2 logit gap there is " << gap << "\n";
+    ::testing::Test::RecordProperty(absl::StrCat("diverged_at_tp", tp), std::to_string(diverge));
+    EXPECT_LE(gap, 2 * worst) << "tp=" << tp << " diverges at output token " << diverge
+                              << " where tp=1's choice was not a near-tie";
+  }
+  return diverge;
 }
 
 // 8 query heads, 2 KV heads; MLP 128 = 4 blocks of 32 and vocabulary 96 so
@@ -222,31 +239,52 @@ const char* DefaultModelPath() {
   return path != nullptr && Env::Default()->FileExists(path) ? path : nullptr;
 }
 
-// tp=3 vs tp=1 on the GGUF at `path`: 16 greedy tokens after fixed
-// in-vocabulary ids (as in gguf_tensor_source_test).
-void CheckTp3(const std::string& path, double tolerance) {
+// Fixed in-vocabulary ids (as in gguf_tensor_source_test).
+const std::vector<int32_t> kFixedPrompt = {504, 3458, 282, 4649, 314};
+
+// tp=3 vs tp=1 on the GGUF at `path`: `num_tokens` greedy tokens after `prompt`.
+size_t CheckTp3(const std::string& path, const std::vector<int32_t>& prompt, int num_tokens,
+                double tolerance) {
   const SourceFactory smol = [path]() -> std::unique_ptr<TensorSource> {
     auto source = OpenGgufTensorSource(Env::Default(), path);
     CHECK(source.ok()) << source.status();
     return std::move(*source);
   };
-  const std::vector<int32_t> prompt = {504, 3458, 282, 4649, 314};
-  const std::vector<RankRun> tp1 = RunGroup(smol, 1, prompt, 16);
-  ASSERT_EQ(tp1[0].output_ids.size(), 16u);
-  const std::vector<RankRun> tp3 = RunGroup(smol, 3, prompt, 16);
-  ExpectMatches(tp1, tp3, 3, 49152, prompt.size(), tolerance);
+  const std::vector<RankRun> tp1 = RunGroup(smol, 1, prompt, num_tokens);
+  EXPECT_EQ(tp1[0].output_ids.size(), static_cast<size_t>(num_tokens));
+  const std::vector<RankRun> tp3 = RunGroup(smol, 3, prompt, num_tokens);
+  return ExpectMatches(tp1, tp3, 3, 49152, prompt.size(), tolerance);
 }
 
 // The shipped Q4_1 file. The CPU quantizes each activation block to 8 bits
 // (scale = amax / 127) before every quantized matrix product, so a rounding
 // difference of one ulp in a sum can move a quantized activation by a whole
 // step in the next layer; over 30 layers that grows to about 1 logit (of
-// logits up to ~30). The greedy tokens still agree; the F32 test below shows
+// logits up to ~30; measured 1.03 here, 1.97 on the chat prompt below, hence
+// the bound of 3). The greedy tokens agree here; the F32 test below shows
 // the sharding itself is exact up to summation order.
 TEST(TpForwardTest, DefaultModelAtTp3MatchesTp1) {
   const char* path = DefaultModelPath();
   if (path == nullptr) GTEST_SKIP() << "default model not found (GQA_DEFAULT_MODEL)";
-  CheckTp3(path, 2.0);
+  EXPECT_EQ(CheckTp3(path, kFixedPrompt, 16, 3.0), 16u) << "measured: no divergence here";
+}
+
+// The prompt of `gqa generate "What is the capital of France?"` (chat
+// template): tp=3 follows tp=1 for 8 tokens, then takes the other side of a
+// near-tie (measured; ExpectMatches checks that the gap was within reach of
+// the logit difference). Kept as a record that divergence happens and how.
+TEST(TpForwardTest, DefaultModelChatPromptAtTp3DivergesOnlyAtANearTie) {
+  const char* path = DefaultModelPath();
+  if (path == nullptr) GTEST_SKIP() << "default model not found (GQA_DEFAULT_MODEL)";
+  auto file = OpenModelFile(Env::Default(), path);
+  ASSERT_TRUE(file.ok()) << file.status();
+  ASSERT_TRUE(file->chat_template.ok());
+  const std::vector<ChatMessage> messages = {{"user", "What is the capital of France?"}};
+  auto rendered = file->chat_template->Render(messages, /*add_generation_prompt=*/true);
+  ASSERT_TRUE(rendered.ok());
+  const std::vector<int32_t> prompt =
+      file->tokenizer->Encode(*rendered, file->chat_template->prompt_encode_options());
+  CheckTp3(path, prompt, 20, 3.0);
 }
 
 // The same model converted to F32 (no activation quantization): only the
@@ -259,7 +297,7 @@ TEST(TpForwardTest, DefaultModelInF32AtTp3MatchesTp1Closely) {
   ConvertOptions options;
   options.dtype = GgmlType::kF32;
   ASSERT_TRUE(ConvertGgufFile(Env::Default(), path, f32_path, options).ok());
-  CheckTp3(f32_path, 2e-4);
+  EXPECT_EQ(CheckTp3(f32_path, kFixedPrompt, 16, 2e-4), 16u);
   (void)Env::Default()->DeleteFile(f32_path);
 }
 

@@ -84,6 +84,9 @@ EngineLoop::~EngineLoop() {
   }
   if (fetcher_.joinable()) fetcher_.join();
   thread_.join();
+  // The followers' loops end with OK (a no-op unless the model leads a group).
+  const absl::Status ended = model_->EndGroup();
+  if (!ended.ok()) LOG(WARNING) << "tp group end: " << ended;
 }
 
 absl::Status EngineLoop::Submit(std::unique_ptr<EngineRequest> request,

@@ -36,7 +36,8 @@ class EngineLoop final : public SequenceEngine {
   // `prefix_tier` (both may be null) must outlive it.
   EngineLoop(Model* model, KvCacheStorage* storage, Env* env, const SchedulerOptions& options,
              WorkerMetrics* metrics = nullptr, PrefixTier* prefix_tier = nullptr);
-  // Cancels what is still live and joins the thread.
+  // Cancels what is still live, joins the thread and, when the model leads
+  // a tensor-parallel group, ends it (Model::EndGroup).
   ~EngineLoop() override;
   EngineLoop(const EngineLoop&) = delete;
   EngineLoop& operator=(const EngineLoop&) = delete;
