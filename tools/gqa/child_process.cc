@@ -133,4 +133,19 @@ int ChildProcess::Stop(absl::Duration grace) {
   return wait_status_;
 }
 
+absl::StatusOr<std::string> FindSiblingBinary(const std::string& name, const std::string& dir) {
+  char self[4096];
+  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0) return absl::InternalError("cannot read /proc/self/exe");
+  self[n] = '\0';
+  std::string here(self);
+  here = here.substr(0, here.rfind('/'));
+  for (const std::string& candidate :
+       {absl::StrCat(here, "/", name), absl::StrCat(here, "/../", dir, "/", name)}) {
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return absl::NotFoundError(absl::StrCat(name, " is not beside ", here,
+                                          " nor in the build tree; build it first"));
+}
+
 }  // namespace gqa

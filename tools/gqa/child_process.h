@@ -56,6 +56,10 @@ class ChildProcess {
   std::thread forwarder_;
 };
 
+// The sibling binary `name`: beside this one (an install) or in the build
+// tree (build/tools/gqa/gqa -> build/tools/<dir>/<name>). NOT_FOUND saying so.
+absl::StatusOr<std::string> FindSiblingBinary(const std::string& name, const std::string& dir);
+
 // "gqa-worker listening on 127.0.0.1:4567 (...)" -> "127.0.0.1:4567".
 absl::StatusOr<std::string> ListenAddressFromLine(const std::string& line);
 // "gqa-router listening on ... (...; http on 127.0.0.1:8000)" -> "127.0.0.1:8000";

@@ -15,6 +15,7 @@
 #include "core/tokenizer/stop_strings.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
+#include "tools/gqa/tp_group.h"
 #include "tools/gqa/remote_client.h"
 
 namespace gqa {
@@ -42,6 +43,8 @@ the model's chat template as one user message unless --raw is given.
   --server ADDR          send the prompt to a gqaserve router (gqa serve prints its
                          address) instead of running the model here
   --api-key K            the router's API key, when it requires one
+  --tp N                 tensor parallelism: this process is rank 0 and starts ranks
+                         1..N-1 as gqa-worker processes (docs/tensor-parallel.md)
 )";
 
 constexpr char kChatUsage[] =
@@ -179,7 +182,8 @@ int Fail(absl::string_view command, const absl::Status& status, int code) {
 }  // namespace
 
 int RunGenerateCommand(int argc, char** argv) {
-  const std::vector<FlagSpec> specs = AllFlags();
+  std::vector<FlagSpec> specs = AllFlags();
+  specs.push_back({"tp"});
   absl::StatusOr<CommandLine> flags = CommandLine::Parse(absl::MakeConstSpan(argv + 1, argv + argc), specs);
   if (!flags.ok()) return Fail("generate", flags.status(), 2);
   if (flags->Has("help")) {
@@ -199,8 +203,20 @@ int RunGenerateCommand(int argc, char** argv) {
   }
   absl::StatusOr<OfflineRequest> request = RequestFromFlags(*flags);
   if (!request.ok()) return Fail("generate", request.status(), 2);
-  auto engine = LocalEngine::Load(*flags);
+  absl::StatusOr<TpFlags> tp = ParseTpFlags(*flags);
+  if (!tp.ok()) return Fail("generate", tp.status(), 2);
+  std::unique_ptr<TpGroup> group;  // --tp N: ranks 1..N-1 in gqa-worker processes
+  if (tp->tp > 1) {
+    auto launched = TpGroup::LaunchForLocalEngine(*flags, tp->tp);
+    if (!launched.ok()) return Fail("generate", launched.status(), LoadErrorExitCode(launched.status()));
+    group = *std::move(launched);
+  }
+  auto engine = LocalEngine::Load(*flags, group != nullptr ? &group->comm() : nullptr);
   if (!engine.ok()) return Fail("generate", engine.status(), 1);
+  if (group != nullptr) {
+    absl::Status ready = group->comm().Barrier();  // every rank loaded
+    if (!ready.ok()) return Fail("generate", ready, 1);
+  }
   std::vector<ChatMessage> messages;
   if (auto system = flags->Value("system")) messages.push_back({"system", *system});
   messages.push_back({"user", flags->positional()[0]});
@@ -215,6 +231,7 @@ int RunGenerateCommand(int argc, char** argv) {
     stop_strings = *list;
   }
   auto text = RunOne(**engine, *request, flags->Has("ids"), stop_strings);
+  if (group != nullptr) (void)(*engine)->model().EndGroup();  // the ranks exit 0
   if (!text.ok()) return Fail("generate", text.status(), 1);
   return 0;
 }

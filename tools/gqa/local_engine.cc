@@ -27,7 +27,8 @@ int LoadErrorExitCode(const absl::Status& status) {
   return bad_flag ? 2 : 1;
 }
 
-absl::StatusOr<std::unique_ptr<LocalEngine>> LocalEngine::Load(const CommandLine& flags) {
+absl::StatusOr<std::unique_ptr<LocalEngine>> LocalEngine::Load(const CommandLine& flags,
+                                                               Communicator* comm) {
   auto engine = std::unique_ptr<LocalEngine>(new LocalEngine());
   const std::string path = flags.Value("model").value_or(DefaultModelPath());
   engine->num_threads_ = DefaultThreadCount(1);
@@ -54,9 +55,10 @@ absl::StatusOr<std::unique_ptr<LocalEngine>> LocalEngine::Load(const CommandLine
   engine->chat_template_ = std::move(file.chat_template);
   std::unique_ptr<TensorSource> source = std::move(file.source);
   const ModelConfig config = source->config();
-  ASSIGN_OR_RETURN(ShardPlan plan, ShardPlan::Make(config, 1, 0));
+  ASSIGN_OR_RETURN(ShardPlan plan, ShardPlan::Make(config, comm != nullptr ? comm->size() : 1,
+                                                   comm != nullptr ? comm->rank() : 0));
   engine->backend_ = MakeCpuBackend({.num_threads = engine->num_threads_});
-  ASSIGN_OR_RETURN(engine->model_, Model::Create(std::move(source), plan, engine->backend_.get()));
+  ASSIGN_OR_RETURN(engine->model_, Model::Create(std::move(source), plan, engine->backend_.get(), comm));
   ASSIGN_OR_RETURN(engine->storage_,
                    KvCacheStorage::Create(engine->backend_.get(), config, plan, kv));
   engine->generator_ =

@@ -51,7 +51,10 @@ int LoadErrorExitCode(const absl::Status& status);
 class LocalEngine {
  public:
   // INVALID_ARGUMENT naming the flag for bad values; errors of the model file.
-  static absl::StatusOr<std::unique_ptr<LocalEngine>> Load(const CommandLine& flags);
+  // With `comm` (a tensor-parallel group of comm->size() ranks) this loads
+  // rank comm->rank()'s shard; an invalid tp is refused before any weight loads.
+  static absl::StatusOr<std::unique_ptr<LocalEngine>> Load(const CommandLine& flags,
+                                                           Communicator* comm = nullptr);
 
   Model& model() { return *model_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }

@@ -13,6 +13,7 @@
 #include "core/env.h"
 #include "core/status.h"
 #include "tools/gqa/child_process.h"
+#include "tools/gqa/tp_group.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
 
@@ -21,7 +22,8 @@ namespace {
 
 constexpr FlagSpec kServeFlags[] = {{"model"},   {"workers"},  {"port"},     {"threads"},
                                     {"kv-bytes"}, {"kv-dtype"}, {"kv-policy"}, {"policy"},
-                                    {"api-keys"}, {"fake-model", false}, {"http-port"}};
+                                    {"api-keys"}, {"fake-model", false}, {"http-port"},
+                                    {"tp"}};
 
 constexpr char kServeUsage[] = R"(usage: gqa serve [flags]
 
@@ -39,24 +41,9 @@ Ctrl-C or SIGTERM stops them all. Connect with
   --http-port H    also serve the OpenAI-compatible HTTP API on 127.0.0.1:H
                    (0: pick a free one); default: off
   --fake-model     workers without a model (gqa-worker --fake-model), for tests
+  --tp N           each worker is a tensor-parallel group of N rank processes
+                   (gqa-worker --tp N; docs/tensor-parallel.md); no kvstore then
 )";
-
-// The sibling binary: beside this one (an install) or in the build tree
-// (build/tools/gqa/gqa -> build/tools/<dir>/<name>).
-absl::StatusOr<std::string> FindBinary(const std::string& name, const std::string& dir) {
-  char self[4096];
-  const ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if (n <= 0) return absl::InternalError("cannot read /proc/self/exe");
-  self[n] = '\0';
-  std::string here(self);
-  here = here.substr(0, here.rfind('/'));
-  for (const std::string& candidate :
-       {absl::StrCat(here, "/", name), absl::StrCat(here, "/../", dir, "/", name)}) {
-    if (access(candidate.c_str(), X_OK) == 0) return candidate;
-  }
-  return absl::NotFoundError(absl::StrCat(name, " is not beside ", here,
-                                          " nor in the build tree; build it first"));
-}
 
 int Fail(const absl::Status& status, int code) {
   std::cerr << "gqa serve: " << status.message() << "\n";
@@ -89,11 +76,20 @@ int RunServeCommand(int argc, char** argv) {
                     "no model at ", model, " (scripts/setup.sh fetches the default model)")),
                 1);
   }
-  absl::StatusOr<std::string> worker_binary = FindBinary("gqa-worker", "gqa_worker");
-  absl::StatusOr<std::string> router_binary = FindBinary("gqa-router", "gqa_router");
+  absl::StatusOr<TpFlags> tp = ParseTpFlags(*flags);
+  if (!tp.ok()) return Fail(tp.status(), 2);
+  if (tp->tp > 1) {
+    if (fake) return Fail(absl::InvalidArgumentError("--tp needs a model, not --fake-model"), 2);
+    absl::Status valid = CheckTpForModel(model, tp->tp);
+    if (!valid.ok()) return Fail(valid, 2);
+  }
+  absl::StatusOr<std::string> worker_binary = FindSiblingBinary("gqa-worker", "gqa_worker");
+  absl::StatusOr<std::string> router_binary = FindSiblingBinary("gqa-router", "gqa_router");
   if (!worker_binary.ok()) return Fail(worker_binary.status(), 1);
   if (!router_binary.ok()) return Fail(router_binary.status(), 1);
-  absl::StatusOr<std::string> kvstore_binary = FindBinary("gqa-kvstore", "gqa_kvstore");
+  // A TP group's fetched prefix blocks would reach rank 0 only: no kvstore.
+  absl::StatusOr<std::string> kvstore_binary =
+      tp->tp > 1 ? absl::NotFoundError("tp") : FindSiblingBinary("gqa-kvstore", "gqa_kvstore");
 
   // Signals are taken by sigwait below; blocked before any thread starts.
   sigset_t signals;
@@ -105,7 +101,7 @@ int RunServeCommand(int argc, char** argv) {
 
   const int64_t cores = std::max<int64_t>(1, sysconf(_SC_NPROCESSORS_ONLN));
   const std::string threads =
-      flags->Value("threads").value_or(std::to_string(std::max<int64_t>(1, cores / workers)));
+      flags->Value("threads").value_or(std::to_string(std::max<int64_t>(1, cores / (workers * tp->tp))));
   constexpr absl::Duration kStartTimeout = absl::Seconds(120);
 
   std::unique_ptr<ChildProcess> kvstore;
@@ -128,6 +124,10 @@ int RunServeCommand(int argc, char** argv) {
         args.push_back(absl::StrCat("--", flag));
         args.push_back(*v);
       }
+    }
+    if (tp->tp > 1) {
+      args.push_back("--tp");
+      args.push_back(absl::StrCat(tp->tp));
     }
     if (fake) {
       args.push_back("--fake-model");

@@ -3,6 +3,7 @@
 // its own plaintext port for Kubernetes probes) and server reflection.
 //   gqa-worker --model M --port P [--health-port H] [--metrics-port Q] [--threads N]
 //              [--kv-dtype D] [--kv-bytes B] [--kv-policy P] [--max-running N]
+//              [--tp N [--rank R --tp-addr HOST:PORT] [--tp-timeout-ms T]]
 // A worker that cannot load its model exits 1 with the reason; bad flags exit 2.
 // SIGTERM or SIGINT drains (running sequences finish) and stops.
 #include <csignal>
@@ -23,6 +24,7 @@
 #include "core/status.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
+#include "tools/gqa/tp_group.h"
 #ifdef GQA_HAVE_CUDA_BACKEND
 #include "worker/backend/cuda/cuda_backend.h"
 #endif
@@ -71,6 +73,12 @@ Serves gqa.v1.Worker for one model on the CPU backend.
                     store published prefix blocks of an f32/f16/bf16 cache as FP8 with
                     per-token scales (smaller; reused prefixes then differ within the
                     bound in docs/kv-cache.md)
+  --tp N            tensor parallelism over N ranks, one process each (docs/tensor-parallel.md);
+                    without --rank this process is rank 0 and starts ranks 1..N-1 itself
+  --rank R          join as rank R of a group whose rank 0 listens on --tp-addr
+  --tp-addr A       HOST:PORT of rank 0's rendezvous store; default: a free loopback port
+                    (launcher) or 127.0.0.1:29400
+  --tp-timeout-ms T bound on the rendezvous and every collective; default 10000
   --fake-model      serve the same API with no model: the first token
                     --fake-ttft-ms (default 50) after a request arrives, then one
                     every --fake-itl-ms (default 20); for load-harness checks.
@@ -128,6 +136,7 @@ int Run(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::vector<FlagSpec> specs(std::begin(kLocalEngineFlags), std::end(kLocalEngineFlags));
   specs.insert(specs.end(), std::begin(kWorkerFlags), std::end(kWorkerFlags));
+  specs.insert(specs.end(), std::begin(kTpFlags), std::end(kTpFlags));
   absl::StatusOr<CommandLine> flags =
       CommandLine::Parse(absl::MakeConstSpan(argv + 1, argv + argc), specs);
   if (!flags.ok()) return Fail(flags.status(), 2);
@@ -198,14 +207,40 @@ int Run(int argc, char** argv) {
     if (!file.ok()) return Fail(Annotate(file.status(), "cannot load the model"), 1);
     fake_model_file = *std::move(file);
   }
+  absl::StatusOr<TpFlags> tp = ParseTpFlags(*flags);
+  if (!tp.ok()) return Fail(tp.status(), 2);
+  std::unique_ptr<TpGroup> group;  // outlives the engine
+  if (tp->tp > 1) {
+    if (fake || flags->Value("kvstore")) {
+      return Fail(absl::InvalidArgumentError("--tp > 1 works with neither --fake-model nor "
+                                             "--kvstore (a fetched prefix would reach rank 0 only)"),
+                  2);
+    }
+    absl::Status valid = CheckTpForModel(flags->Value("model").value_or(DefaultModelPath()), tp->tp);
+    if (!valid.ok()) return Fail(valid, LoadErrorExitCode(valid) == 2 ? 2 : 1);
+    // A follower ends on SIGTERM (its launcher's PDEATHSIG) like any process.
+    if (tp->rank_or_zero() > 0) pthread_sigmask(SIG_UNBLOCK, &signals, nullptr);
+    absl::StatusOr<std::string> self = FindSiblingBinary("gqa-worker", "gqa_worker");
+    if (!self.ok()) return Fail(self.status(), 1);
+    absl::StatusOr<std::unique_ptr<TpGroup>> joined =
+        TpGroup::Join(*tp, *self, std::vector<std::string>(argv + 1, argv + argc));
+    if (!joined.ok()) return Fail(joined.status(), 1);
+    group = *std::move(joined);
+    if (tp->rank_or_zero() > 0) return RunFollowerRank(*flags, *group);
+  }
   if (!fake) {
-    absl::StatusOr<std::unique_ptr<LocalEngine>> loaded = LocalEngine::Load(*flags);
+    absl::StatusOr<std::unique_ptr<LocalEngine>> loaded =
+        LocalEngine::Load(*flags, group != nullptr ? &group->comm() : nullptr);
     if (!loaded.ok()) {
       const int code = LoadErrorExitCode(loaded.status());
       return Fail(code == 2 ? loaded.status() : Annotate(loaded.status(), "cannot load the model"),
                   code);
     }
     local = *std::move(loaded);
+    if (group != nullptr) {
+      absl::Status ready = group->comm().Barrier();  // every rank loaded
+      if (!ready.ok()) return Fail(ready, 1);
+    }
   }
   auto registry = std::make_shared<prometheus::Registry>();
   const double kv_bytes_per_token =

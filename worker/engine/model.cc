@@ -1,17 +1,27 @@
 #include "worker/engine/model.h"
 
+#include <chrono>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
+#include "worker/engine/step_builder.h"
 
 namespace gqa {
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Create(std::unique_ptr<TensorSource> source,
-                                                     const ShardPlan& plan, Backend* backend) {
+                                                     const ShardPlan& plan, Backend* backend,
+                                                     Communicator* comm) {
   RETURN_IF_ERROR(source->config().Validate());
+  if (plan.tp > 1 &&
+      (comm == nullptr || comm->size() != plan.tp || comm->rank() != plan.rank)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model: rank ", plan.rank, " of tp=", plan.tp, " needs its group's communicator, got ",
+        comm == nullptr ? "none" : absl::StrCat("rank ", comm->rank(), " of ", comm->size())));
+  }
   ASSIGN_OR_RETURN(ModelWeights weights, ModelWeights::Load(*source, plan));
-  return std::unique_ptr<Model>(new Model(std::move(source), plan, std::move(weights), backend));
+  return std::unique_ptr<Model>(
+      new Model(std::move(source), plan, std::move(weights), backend, plan.tp > 1 ? comm : nullptr));
 }
 
 absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) const {
@@ -47,9 +57,45 @@ absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) c
   return absl::OkStatus();
 }
 
+absl::Status Model::BroadcastPlan(const StepPlan& plan) {
+  std::string bytes = SerializeStepPlan(plan, plan_.num_kv_heads);
+  return BroadcastBytes(*comm_, bytes, /*root=*/0);
+}
+
+absl::Status Model::CopyKvBlocks(const std::vector<PagedKvView>& kv_layers,
+                                 const std::vector<KvBlockCopy>& copies) {
+  if (copies.empty()) return absl::OkStatus();
+  if (leads_group()) {
+    StepPlan plan;
+    plan.kind = StepKind::kCopyBlocks;
+    plan.copies = copies;
+    RETURN_IF_ERROR(BroadcastPlan(plan));
+  }
+  return CopyBlocks(*backend_, kv_layers, copies);
+}
+
+absl::Status Model::Heartbeat() {
+  if (!leads_group()) return absl::OkStatus();
+  return BroadcastPlan(StepPlan{});
+}
+
+absl::Status Model::EndGroup() {
+  if (!leads_group()) return absl::OkStatus();
+  StepPlan plan;
+  plan.kind = StepKind::kShutdown;
+  return BroadcastPlan(plan);
+}
+
 absl::Status Model::Forward(const ForwardBatch& batch, const std::vector<PagedKvView>& kv_layers,
                             std::vector<float>& logits, std::vector<float>* column_sums) {
   RETURN_IF_ERROR(ValidateBatch(batch, kv_layers.size()));
+  if (leads_group()) {
+    StepPlan plan;
+    plan.kind = StepKind::kForward;
+    plan.batch = batch;
+    plan.want_column_sums = column_sums != nullptr;
+    RETURN_IF_ERROR(BroadcastPlan(plan));
+  }
   const bool want_sums = !batch.column_sum_offsets.empty();
   if (want_sums) {
     if (column_sums == nullptr) {
@@ -148,9 +194,7 @@ absl::Status Model::AttentionBlock(const ForwardBatch& batch, int64_t layer_inde
     attention.column_sum_offsets = batch.column_sum_offsets.data();
   }
   RETURN_IF_ERROR(backend_->PagedAttention(attention));
-  // NOTE: with tp > 1 the output projection yields a partial sum per rank,
-  // all-reduced before the residual add (the tensor-parallel issue).
-  return backend_->Gemm({attn_.data(), layer.wo, x, t, /*accumulate=*/true});
+  return RowParallelGemm(attn_.data(), layer.wo, t, x);
 }
 
 absl::Status Model::MlpBlock(const LayerWeights& layer, int64_t t, float* x) {
@@ -164,7 +208,22 @@ absl::Status Model::MlpBlock(const LayerWeights& layer, int64_t t, float* x) {
   RETURN_IF_ERROR(backend_->Gemm({normed_.data(), layer.w_gate, gate_.data(), t, false}));
   RETURN_IF_ERROR(backend_->Gemm({normed_.data(), layer.w_up, up_.data(), t, false}));
   RETURN_IF_ERROR(backend_->SwiGlu({gate_.data(), up_.data(), gate_.data(), t, ffn}));
-  return backend_->Gemm({gate_.data(), layer.w_down, x, t, /*accumulate=*/true});
+  return RowParallelGemm(gate_.data(), layer.w_down, t, x);
+}
+
+absl::Status Model::RowParallelGemm(const float* in, const WeightView& w, int64_t t, float* x) {
+  if (comm_ == nullptr) return backend_->Gemm({in, w, x, t, /*accumulate=*/true});
+  // NOTE: each rank's product is a partial sum over its columns; the group
+  // sums them before the residual add, so every rank's x stays identical.
+  partial_.resize(t * w.rows);
+  RETURN_IF_ERROR(backend_->Gemm({in, w, partial_.data(), t, /*accumulate=*/false}));
+  RETURN_IF_ERROR(backend_->Synchronize());
+  const auto start = std::chrono::steady_clock::now();
+  RETURN_IF_ERROR(comm_->AllReduceSum(absl::MakeSpan(partial_)));
+  allreduce_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(
+                       std::chrono::steady_clock::now() - start)
+                       .count();
+  return backend_->Add(x, partial_.data(), t * w.rows);
 }
 
 }  // namespace gqa

@@ -1,7 +1,10 @@
 // Model: the forward pass of a Llama-family decoder (RMSNorm, RoPE, GQA/MQA/
 // MHA attention over a paged KV cache, SwiGLU) for one tensor-parallel rank,
-// on any Backend. MHA, GQA and MQA share one code path. Used by the offline
-// generator and the worker's step loop. Thread-compatible: one engine thread.
+// on any Backend. MHA, GQA and MQA share one code path. With tp > 1 the
+// attention output and MLP down projections are row-parallel and summed over
+// the group by the Communicator; embeddings, norms and the LM head are
+// replicated (docs/tensor-parallel.md). Used by the offline generator and the
+// worker's step loop. Thread-compatible: one engine thread.
 #ifndef GQA_WORKER_ENGINE_MODEL_H_
 #define GQA_WORKER_ENGINE_MODEL_H_
 
@@ -12,7 +15,9 @@
 #include "worker/backend/backend.h"
 #include "worker/engine/forward_batch.h"
 #include "worker/engine/model_weights.h"
+#include "worker/engine/step_plan.h"
 #include "worker/engine/tensor_source.h"
+#include "worker/parallel/communicator.h"
 #include "worker/parallel/shard_plan.h"
 
 namespace gqa {
@@ -20,14 +25,22 @@ namespace gqa {
 class Model {
  public:
   // Checks the weights against the shape and keeps `source` alive (the
-  // weights point into it). `backend` must outlive the model.
+  // weights point into it). `backend` and `comm` must outlive the model;
+  // `comm` is the rank's group, required when plan.tp > 1 (INVALID_ARGUMENT
+  // when missing or of another size or rank).
   static absl::StatusOr<std::unique_ptr<Model>> Create(std::unique_ptr<TensorSource> source,
-                                                       const ShardPlan& plan, Backend* backend);
+                                                       const ShardPlan& plan, Backend* backend,
+                                                       Communicator* comm = nullptr);
 
   const ModelConfig& config() const { return source_->config(); }
   const ShardPlan& plan() const { return plan_; }
   const std::string& fingerprint() const { return source_->fingerprint(); }
   Backend* backend() const { return backend_; }
+  // Rank 0 of a group (tp > 1): Forward and CopyKvBlocks first broadcast
+  // their StepPlan to the other ranks, which run RunFollower (tp_follower.h).
+  bool leads_group() const { return comm_ != nullptr && plan_.rank == 0; }
+  // Wall time spent in all-reduces since the model was created (0 at tp 1).
+  int64_t allreduce_ns() const { return allreduce_ns_; }
 
   // Runs the step: writes each token's K/V into `kv_layers[layer]` at its slot,
   // and fills `logits` with [batch.logit_token_idx.size(), vocab] rows.
@@ -35,26 +48,49 @@ class Model {
   // batch asks for column sums (h2o), `column_sums` receives them,
   // [num_layers, batch.column_sums_per_layer].
   // INVALID_ARGUMENT for a malformed batch (ids outside the vocabulary,
-  // inconsistent sizes, slots outside the cache).
+  // inconsistent sizes, slots outside the cache); with tp > 1 every rank
+  // must run the same batch, and a failed all-reduce (a rank gone or stuck)
+  // returns the Communicator's UNAVAILABLE or DEADLINE_EXCEEDED.
   absl::Status Forward(const ForwardBatch& batch, const std::vector<PagedKvView>& kv_layers,
                        std::vector<float>& logits, std::vector<float>* column_sums = nullptr);
 
+  // The copy-on-write block copies before a step, in every layer (on every
+  // rank when this rank leads a group).
+  absl::Status CopyKvBlocks(const std::vector<PagedKvView>& kv_layers,
+                            const std::vector<KvBlockCopy>& copies);
+
+  // Leader only (no-ops otherwise): tells idle followers the group is alive
+  // (call more often than the communicator's timeout), or that it ends.
+  // UNAVAILABLE / DEADLINE_EXCEEDED when a follower is gone.
+  absl::Status Heartbeat();
+  absl::Status EndGroup();
+
  private:
   Model(std::unique_ptr<TensorSource> source, const ShardPlan& plan, ModelWeights weights,
-        Backend* backend)
-      : source_(std::move(source)), plan_(plan), weights_(std::move(weights)), backend_(backend) {}
+        Backend* backend, Communicator* comm)
+      : source_(std::move(source)),
+        plan_(plan),
+        weights_(std::move(weights)),
+        backend_(backend),
+        comm_(comm) {}
 
+  absl::Status BroadcastPlan(const StepPlan& plan);
   absl::Status ValidateBatch(const ForwardBatch& batch, size_t num_kv_layers) const;
   absl::Status AttentionBlock(const ForwardBatch& batch, int64_t layer_index,
                               const PagedKvView& kv, float* column_sums, float* x);
   absl::Status MlpBlock(const LayerWeights& layer, int64_t num_tokens, float* x);
+  // x += in * w^T summed over the group: w is this rank's column slice of a
+  // row-parallel projection, in [num_tokens, w.cols], x [num_tokens, w.rows].
+  absl::Status RowParallelGemm(const float* in, const WeightView& w, int64_t num_tokens, float* x);
 
   std::unique_ptr<TensorSource> source_;
   ShardPlan plan_;
   ModelWeights weights_;
   Backend* backend_;
+  Communicator* comm_;  // null at tp 1
+  int64_t allreduce_ns_ = 0;
   // Step scratch, grown as needed: [num_tokens, width] each.
-  std::vector<float> normed_, q_, q_sink_, k_, v_, attn_, gate_, up_;
+  std::vector<float> normed_, q_, q_sink_, k_, v_, attn_, gate_, up_, partial_;
 };
 
 }  // namespace gqa

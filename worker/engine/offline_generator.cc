@@ -77,7 +77,7 @@ absl::Status OfflineGenerator::Step(SequenceKv& seq, absl::Span<const int32_t> t
         " more blocks, ", kv_.pool().num_free_blocks(), " of ", kv_.pool().num_blocks(),
         " are free; raise --kv-bytes"));
   }
-  RETURN_IF_ERROR(CopyBlocks(*model_->backend(), storage_->layer_views(), copies));
+  RETURN_IF_ERROR(model_->CopyKvBlocks(storage_->layer_views(), copies));
   const StepSequence step{&seq, tokens, std::move(logit_offsets)};
   BuildForwardBatch({&step, 1}, storage_->block_size(), model_->config().num_layers,
                     model_->plan().num_kv_heads, batch_);

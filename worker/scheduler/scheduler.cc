@@ -174,7 +174,10 @@ void Scheduler::Preempt(Sequence& seq) {
 }
 
 bool Scheduler::SwapOut(Sequence& seq) {
-  if (options_.swap_tier == nullptr || seq.kv == nullptr || seq.kv->block_table().empty()) {
+  // NOTE: a tensor-parallel group recomputes instead: the followers' blocks
+  // (their KV heads) would have to be exported and restored with these.
+  if (options_.swap_tier == nullptr || model_->plan().tp > 1 || seq.kv == nullptr ||
+      seq.kv->block_table().empty()) {
     return false;
   }
   const std::vector<int32_t>& table = seq.kv->block_table();
@@ -296,7 +299,7 @@ Scheduler::Admission Scheduler::Admit(Sequence& seq, int64_t budget) {
   absl::StatusOr<bool> reserved = kv_.Reserve(
       *seq.kv, absl::MakeConstSpan(seq.tokens).subspan(seq.kv->num_tokens(), count), copies);
   if (!reserved.ok() || !*reserved ||
-      !CopyBlocks(*model_->backend(), storage_->layer_views(), copies).ok()) {
+      !model_->CopyKvBlocks(storage_->layer_views(), copies).ok()) {
     return not_now();
   }
   if (seq.first_admit_ns < 0) seq.first_admit_ns = env_->NowNanos();
@@ -347,7 +350,7 @@ StepReport Scheduler::Step() {
       Enqueue(std::move(self));
       continue;
     }
-    if (!CopyBlocks(*model_->backend(), storage_->layer_views(), copies).ok()) {
+    if (!model_->CopyKvBlocks(storage_->layer_views(), copies).ok()) {
       SequencePtr failed = std::move(running_[i]);
       running_.erase(running_.begin() + i);
       Finish(std::move(failed), EngineFinish::kError, absl::InternalError("KV block copy failed"));

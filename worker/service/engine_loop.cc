@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/block_id.h"
+#include "core/log.h"
 #include "worker/kv/kv_block_transfer.h"
 
 namespace gqa {
@@ -53,6 +54,9 @@ SchedulerOptions WithCacheEvents(SchedulerOptions options) {
   return options;
 }
 
+// Below the followers' communicator timeout (default 10 s) with margin.
+constexpr absl::Duration kTpHeartbeat = absl::Seconds(1);
+
 }  // namespace
 
 EngineLoop::EngineLoop(Model* model, KvCacheStorage* storage, Env* env,
@@ -66,6 +70,7 @@ EngineLoop::EngineLoop(Model* model, KvCacheStorage* storage, Env* env,
       swap_tier_(options.swap_tier),
       storage_(storage),
       model_fingerprint_(model->fingerprint()),
+      model_(model),
       block_size_(storage->block_size()),
       scheduler_(model, storage, env, WithCacheEvents(options)),
       cache_snapshot_interval_ns_(absl::ToInt64Nanoseconds(cache_snapshot_interval)),
@@ -89,6 +94,9 @@ EngineLoop::~EngineLoop() {
   }
   if (fetcher_.joinable()) fetcher_.join();
   thread_.join();
+  // The followers' loops end with OK (a no-op unless the model leads a group).
+  const absl::Status ended = model_->EndGroup();
+  if (!ended.ok()) LOG(WARNING) << "tp group end: " << ended;
   if (swap_tier_ != nullptr) swap_tier_->SetOnLoaded(nullptr);
 }
 
@@ -220,6 +228,7 @@ void EngineLoop::Run() {
     // Only this thread changes the scheduler.
     const bool idle = scheduler_.idle();
     const bool swapping_in = scheduler_.waiting_for_swap_in();
+    bool heartbeat = false;
     {
       absl::MutexLock lock(&mu_);
       // Sleep while there is nothing to do, or nothing until a swap-in
@@ -228,17 +237,20 @@ void EngineLoop::Run() {
         return stopping_ || !inbox_.empty() || !cancels_.empty() || !new_watchers_.empty() ||
                !clears_.empty() || (!idle && !swapping_in) || swap_loaded_;
       };
-      // Watchers wake the loop for their periodic snapshot.
+      // Watchers wake the loop for their periodic snapshot; a tensor-parallel
+      // leader for its heartbeat.
       absl::Duration wait = absl::InfiniteDuration();
       if (!watchers_.empty()) {
         wait = absl::Nanoseconds(
             std::max<int64_t>(0, last_snapshot_ns_ + cache_snapshot_interval_ns_ - env_->NowNanos()));
       }
       if (swapping_in) wait = std::min(wait, absl::Milliseconds(20));
+      if (model_->leads_group()) wait = std::min(wait, kTpHeartbeat);
       if (wait == absl::InfiniteDuration()) {
         mu_.Await(absl::Condition(&has_work));
       } else {
-        mu_.AwaitWithTimeout(absl::Condition(&has_work), wait);
+        const bool woken = mu_.AwaitWithTimeout(absl::Condition(&has_work), wait);
+        heartbeat = !woken && model_->leads_group();
       }
       swap_loaded_ = false;
       if (stopping_) break;
@@ -246,6 +258,12 @@ void EngineLoop::Run() {
       cancels.swap(cancels_);
       new_watchers.swap(new_watchers_);
       clears.swap(clears_);
+    }
+    if (heartbeat) {  // idle: the followers wait for a plan, tell them the leader is alive
+      const absl::Status alive = model_->Heartbeat();
+      if (!alive.ok() && tp_group_ok_) LOG(WARNING) << "tp heartbeat failed: " << alive;
+      tp_group_ok_ = alive.ok();
+      continue;
     }
     for (auto& [tenant, done] : clears) done(scheduler_.ClearCache(tenant));
     for (Inbound& inbound : inbox) {

@@ -10,7 +10,9 @@
 // With a SwapTier in the options, preempted sequences swap out to it; the
 // engine thread sleeps while the next sequence waits for its blocks to come
 // back, and the tier wakes it.
-// Thread-safe.
+// When the model leads a tensor-parallel group, the idle engine thread sends
+// a heartbeat StepPlan every kTpHeartbeat so the followers' waits never time
+// out (docs/tensor-parallel.md). Thread-safe.
 #ifndef GQA_WORKER_SERVICE_ENGINE_LOOP_H_
 #define GQA_WORKER_SERVICE_ENGINE_LOOP_H_
 
@@ -41,7 +43,8 @@ class EngineLoop final : public SequenceEngine {
   EngineLoop(Model* model, KvCacheStorage* storage, Env* env, const SchedulerOptions& options,
              WorkerMetrics* metrics = nullptr, PrefixTier* prefix_tier = nullptr,
              absl::Duration cache_snapshot_interval = absl::Seconds(60));
-  // Cancels what is still live and joins the thread.
+  // Cancels what is still live, joins the thread and, when the model leads
+  // a tensor-parallel group, ends it (Model::EndGroup).
   ~EngineLoop() override;
   EngineLoop(const EngineLoop&) = delete;
   EngineLoop& operator=(const EngineLoop&) = delete;
@@ -103,6 +106,8 @@ class EngineLoop final : public SequenceEngine {
   SwapTier* const swap_tier_;
   KvCacheStorage* const storage_;
   const std::string model_fingerprint_;
+  Model* const model_;
+  bool tp_group_ok_ = true;  // engine thread: the last heartbeat succeeded
   const int64_t block_size_;
   Scheduler scheduler_;  // engine thread only
   absl::flat_hash_set<BlockId> installed_now_;  // engine thread only: not uploaded back
