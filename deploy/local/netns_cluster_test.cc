@@ -8,13 +8,12 @@
 // worker's link must be handled like a crash, and plugging it back in must
 // return that worker to service. Skips, saying why, without root.
 #include <arpa/inet.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <grpcpp/create_channel.h>
-#include <grpcpp/security/credentials.h>
 
 #include <functional>
 #include <thread>
@@ -65,21 +64,21 @@ class NetnsClusterTest : public ::testing::Test {
     kvstore_ = Start("kvstore", {GQA_KVSTORE_BINARY, "--port", kKvStorePort, "--listen",
                                  Address("kvstore"), "--memory-bytes", "64MiB"});
     for (const char* name : {"worker-a", "worker-b"}) {
-      workers_.push_back(Start(name, {GQA_WORKER_BINARY, "--fake-model", "--model", model_,
-                                      "--port", kWorkerPort, "--listen", Address(name),
-                                      "--fake-ttft-ms", "20", "--fake-itl-ms", "25", "--kvstore",
-                                      absl::StrCat(Address("kvstore"), ":", kKvStorePort)}));
+      workers_.push_back(
+          Start(name, {GQA_WORKER_BINARY, "--fake-model", "--model", model_, "--port", kWorkerPort,
+                       "--listen", Address(name), "--fake-ttft-ms", "20", "--fake-itl-ms", "25",
+                       "--kvstore", absl::StrCat(Address("kvstore"), ":", kKvStorePort)}));
     }
-    router_ = Start("router", {GQA_ROUTER_BINARY, "--model", model_, "--port", kRouterPort,
-                               "--listen", Address("router"), "--workers",
-                               absl::StrCat(Address("worker-a"), ":", kWorkerPort, ",",
-                                            Address("worker-b"), ":", kWorkerPort),
-                               "--policy", "round-robin", "--poll-interval-ms", "100",
-                               "--progress-timeout-ms", "3000", "--metrics-port",
-                               std::to_string(kRouterMetricsPort)});
-    stub_ = v1::Inference::NewStub(
-        grpc::CreateChannel(absl::StrCat(Address("router"), ":", kRouterPort),
-                            grpc::InsecureChannelCredentials()));
+    router_ = Start(
+        "router", {GQA_ROUTER_BINARY, "--model", model_, "--port", kRouterPort, "--listen",
+                   Address("router"), "--workers",
+                   absl::StrCat(Address("worker-a"), ":", kWorkerPort, ",", Address("worker-b"),
+                                ":", kWorkerPort),
+                   "--policy", "round-robin", "--poll-interval-ms", "100", "--progress-timeout-ms",
+                   "3000", "--metrics-port", std::to_string(kRouterMetricsPort)});
+    ASSERT_TRUE(kvstore_ && workers_[0] && workers_[1] && router_) << "a host did not start";
+    stub_ = v1::Inference::NewStub(grpc::CreateChannel(
+        absl::StrCat(Address("router"), ":", kRouterPort), grpc::InsecureChannelCredentials()));
   }
 
   // Children stop before the namespaces they live in are deleted.
@@ -100,7 +99,8 @@ class NetnsClusterTest : public ::testing::Test {
     absl::StatusOr<std::string> address = (*child)->WaitForListenAddress(absl::Seconds(30));
     EXPECT_TRUE(address.ok()) << host << ": " << address.status();
     // It listens on its own host's address, not on loopback.
-    EXPECT_TRUE(absl::StartsWith(address.value_or(""), Address(host) + ":")) << address.value_or("");
+    EXPECT_TRUE(absl::StartsWith(address.value_or(""), Address(host) + ":"))
+        << address.value_or("");
     return *std::move(child);
   }
 
@@ -219,9 +219,9 @@ TEST_F(NetnsClusterTest, EachHostReachesOnlyThroughTheNetwork) {
   // The hosts are not on loopback: the router's port is closed on the
   // workers' hosts, and open from the client and from a worker's host.
   const std::string router = absl::StrCat(Address("router"), "/", kRouterPort);
-  EXPECT_NE(topology_->RunInHost("worker-a", absl::StrCat("exec 3<>/dev/tcp/127.0.0.1/",
-                                                          kRouterPort)),
-            0);
+  EXPECT_NE(
+      topology_->RunInHost("worker-a", absl::StrCat("exec 3<>/dev/tcp/127.0.0.1/", kRouterPort)),
+      0);
   EXPECT_EQ(topology_->RunInHost("worker-a", absl::StrCat("exec 3<>/dev/tcp/", router)), 0);
   // worker -> kvstore, host to host.
   EXPECT_EQ(topology_->RunInHost("worker-b", absl::StrCat("exec 3<>/dev/tcp/", Address("kvstore"),

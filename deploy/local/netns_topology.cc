@@ -51,8 +51,8 @@ absl::Status Ip(const std::string& args) {
 
 absl::Status NetnsTopology::CheckAvailable() {
   if (geteuid() != 0) {
-    return absl::FailedPreconditionError(
-        "network namespaces need root (this test runs as uid " + std::to_string(geteuid()) + ")");
+    return absl::FailedPreconditionError("network namespaces need root (this test runs as uid " +
+                                         std::to_string(geteuid()) + ")");
   }
   if (Shell("command -v ip >/dev/null 2>&1") != 0) {
     return absl::FailedPreconditionError("no ip command (install iproute2)");
@@ -103,7 +103,8 @@ absl::StatusOr<std::unique_ptr<NetnsTopology>> NetnsTopology::Create(
     RETURN_IF_ERROR(Ip(absl::StrCat("link add ", host.bridge_port, " type veth peer name ", peer)));
     RETURN_IF_ERROR(Ip(absl::StrCat("link set ", peer, " netns ", host.netns)));
     RETURN_IF_ERROR(Ip(absl::StrCat("-n ", host.netns, " link set ", peer, " name eth0")));
-    RETURN_IF_ERROR(Ip(absl::StrCat("-n ", host.netns, " addr add ", host.address, "/24 dev eth0")));
+    RETURN_IF_ERROR(
+        Ip(absl::StrCat("-n ", host.netns, " addr add ", host.address, "/24 dev eth0")));
     RETURN_IF_ERROR(Ip(absl::StrCat("-n ", host.netns, " link set eth0 up")));
     RETURN_IF_ERROR(Ip(absl::StrCat("-n ", host.netns, " link set lo up")));
     RETURN_IF_ERROR(Ip(absl::StrCat("link set ", host.bridge_port, " master ", bridge)));

@@ -19,9 +19,9 @@ namespace gqa {
 class NetnsTopology {
  public:
   struct Host {
-    std::string name;     // as given to Create, e.g. "router"
-    std::string netns;    // the namespace, e.g. "gqant1234-router"
-    std::string address;  // IPv4 of its eth0
+    std::string name;         // as given to Create, e.g. "router"
+    std::string netns;        // the namespace, e.g. "gqant1234-router"
+    std::string address;      // IPv4 of its eth0
     std::string bridge_port;  // the veth end on the bridge (caller's namespace)
   };
 
