@@ -116,8 +116,6 @@ TEST_P(OpenAiRequestRefusalTest, IsInvalidArgumentNamingTheField) {
       << request.status();
 }
 
-constexpr char kMsgs[] = R"("messages": [{"role": "user", "content": "x"}])";
-
 INSTANTIATE_TEST_SUITE_P(
     Bodies, OpenAiRequestRefusalTest,
     ::testing::Values(

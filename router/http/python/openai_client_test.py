@@ -294,6 +294,7 @@ class NoWorkerTest(unittest.TestCase):
         finally:
             process.send_signal(signal.SIGTERM)
             process.wait(timeout=60)
+            process.stdout.close()
 
 
 if __name__ == "__main__":
