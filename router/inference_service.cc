@@ -8,6 +8,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "core/block_id.h"
+#include "core/grpc/coalescing_write_reactor.h"
 #include "core/grpc/status_convert.h"
 #include "core/kv_size.h"
 #include "core/log.h"
@@ -77,35 +78,24 @@ class InferenceService::CallBase : public ResponseSink {
 // Generate: deltas are coalesced while a write is in flight, so a slow
 // reader holds at most its own sequence's output.
 class InferenceService::GenerateCall final
-    : public grpc::ServerWriteReactor<v1::GenerateResponse>, public CallBase {
+    : public CoalescingWriteReactor<v1::GenerateResponse>, public CallBase {
  public:
   using CallBase::CallBase;
 
-  void Refuse(const absl::Status& status) { grpc::ServerWriteReactor<v1::GenerateResponse>::Finish(ToGrpcStatus(status)); }
+  void Refuse(const absl::Status& status) {
+    CoalescingWriteReactor<v1::GenerateResponse>::Finish(ToGrpcStatus(status));
+  }
 
   void Send(v1::GenerateResponse message) override {
-    absl::MutexLock lock(&mu_);
-    AppendResponse(&pending_, std::move(message));
-    has_pending_ = true;
-    PumpLocked();
+    Update([&](v1::GenerateResponse& pending) { AppendResponse(&pending, std::move(message)); });
   }
 
   void Finish(const absl::Status& status, v1::GenerateResponse last) override {
     EndCall();
-    absl::MutexLock lock(&mu_);
-    if (status.ok()) {
-      AppendResponse(&pending_, std::move(last));
-      has_pending_ = true;
-    }
-    final_status_ = ToGrpcStatus(status);
-    PumpLocked();
-  }
-
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    write_in_flight_ = false;
-    if (!ok) broken_ = true;
-    PumpLocked();
+    Close([&](v1::GenerateResponse& pending, bool) {
+      if (status.ok()) AppendResponse(&pending, std::move(last));
+      return ToGrpcStatus(status);
+    });
   }
 
   void OnCancel() override { CancelRelay(); }
@@ -113,32 +103,6 @@ class InferenceService::GenerateCall final
     EndCall();
     delete this;
   }
-
- private:
-  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (write_in_flight_ || finished_) return;
-    if (has_pending_ && !broken_) {
-      in_flight_.Swap(&pending_);
-      pending_.Clear();
-      has_pending_ = false;
-      write_in_flight_ = true;
-      StartWrite(&in_flight_);
-      return;
-    }
-    if (final_status_.has_value()) {
-      finished_ = true;
-      grpc::ServerWriteReactor<v1::GenerateResponse>::Finish(*final_status_);
-    }
-  }
-
-  absl::Mutex mu_;
-  v1::GenerateResponse pending_ ABSL_GUARDED_BY(mu_);
-  v1::GenerateResponse in_flight_;  // owned by the write in flight
-  bool has_pending_ ABSL_GUARDED_BY(mu_) = false;
-  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  bool broken_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  std::optional<grpc::Status> final_status_ ABSL_GUARDED_BY(mu_);
 };
 
 // Complete: the same sequence, merged into one reply.

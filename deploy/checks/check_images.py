@@ -25,6 +25,10 @@ BASE_IMAGE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6"}
 # a sanitizer build's runtimes (the images are built without sanitizers)
 SANITIZER_RUNTIMES = re.compile(r"^lib(asan|ubsan|tsan|lsan|clang_rt)")
 CUDA_EXTRAS = re.compile(r"^(cuda-cudart-\d+-\d+|libcublas-\d+-\d+|libnccl2)$")
+# CUDA's own libraries: a build with the CUDA toolkit links them (from
+# /usr/local/cuda, no Debian package); the CPU image builds with
+# GQA_WITH_CUDA=OFF and the CUDA image installs them as CUDA_EXTRAS.
+CUDA_LIBRARIES = re.compile(r"^lib(cudart|cublas|cublasLt|nccl|cuda)\.so")
 
 
 def package_list(path):
@@ -127,7 +131,7 @@ def check_image(dockerfile, build_dir, runtime, build_list, problems):
         paths = library_paths(binary)
         owners = packages_of(paths.values())
         for soname in needed_libraries(binary):
-            if SANITIZER_RUNTIMES.match(soname):
+            if SANITIZER_RUNTIMES.match(soname) or CUDA_LIBRARIES.match(soname):
                 continue
             path = paths.get(soname)
             pkg = owners.get(path) if path else None

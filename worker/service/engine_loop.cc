@@ -263,7 +263,6 @@ void EngineLoop::Run() {
       const absl::Status alive = model_->Heartbeat();
       if (!alive.ok() && tp_group_ok_) LOG(WARNING) << "tp heartbeat failed: " << alive;
       tp_group_ok_ = alive.ok();
-      continue;
     }
     for (auto& [tenant, done] : clears) done(scheduler_.ClearCache(tenant));
     for (Inbound& inbound : inbox) {

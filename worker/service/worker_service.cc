@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "core/grpc/coalescing_write_reactor.h"
 #include "core/grpc/status_convert.h"
 #include "core/status.h"
 #include "proto/convert/kv_convert.h"
@@ -30,7 +31,7 @@ v1::FinishReason FinishToProto(EngineFinish finish) {
 // The server side of one Submit stream. The engine thread feeds it through
 // the sink; gRPC threads drive the writes. At most one write is in flight;
 // tokens that arrive meanwhile are coalesced into the next message.
-class SubmitStream final : public grpc::ServerWriteReactor<v1::SubmitResponse> {
+class SubmitStream final : public CoalescingWriteReactor<v1::SubmitResponse> {
  public:
   class Sink final : public SequenceSink {
    public:
@@ -51,89 +52,49 @@ class SubmitStream final : public grpc::ServerWriteReactor<v1::SubmitResponse> {
   void Refuse(const absl::Status& status) { Finish(ToGrpcStatus(status)); }
 
   void AddToken(const SequenceUpdate& update, bool logprobs) {
-    absl::MutexLock lock(&mu_);
-    pending_.add_token_ids(update.token.token_id);
-    if (logprobs) {
-      v1::TokenLogprob* logprob = pending_.add_logprobs();
+    Update([&](v1::SubmitResponse& pending) {
+      pending.add_token_ids(update.token.token_id);
+      if (!logprobs) return;
+      v1::TokenLogprob* logprob = pending.add_logprobs();
       logprob->set_logprob(update.token.logprob);
       for (const auto& [id, value] : update.token.top_logprobs) {
         v1::TopLogprob* top = logprob->add_top_logprobs();
         top->set_token_id(id);
         top->set_logprob(value);
       }
-    }
-    has_pending_ = true;
-    PumpLocked();
+    });
   }
 
   void End(const SequenceSummary& summary, int64_t resumed) {
-    absl::MutexLock lock(&mu_);
-    if (client_cancelled_) {
-      final_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call");
-    } else if (summary.finish == EngineFinish::kError) {
-      final_status_ = ToGrpcStatus(summary.error.ok() ? absl::InternalError("engine failure")
-                                                      : summary.error);
-    } else {
-      pending_.set_finish_reason(FinishToProto(summary.finish));
-      v1::Usage* usage = pending_.mutable_usage();
+    Close([&](v1::SubmitResponse& pending, bool broken) {
+      if (broken) return grpc::Status(grpc::StatusCode::CANCELLED, "the client cancelled the call");
+      if (summary.finish == EngineFinish::kError) {
+        return ToGrpcStatus(summary.error.ok() ? absl::InternalError("engine failure")
+                                               : summary.error);
+      }
+      pending.set_finish_reason(FinishToProto(summary.finish));
+      v1::Usage* usage = pending.mutable_usage();
       usage->set_num_prompt_tokens(summary.prompt_tokens);
       usage->set_num_cached_tokens(summary.cached_tokens);
       usage->set_num_generated_tokens(summary.generated_tokens - resumed);
       usage->set_num_evicted_tokens(summary.evicted_tokens);
       usage->set_peak_kv_bytes(summary.peak_kv_bytes);
       usage->set_num_preemptions(summary.preemptions);
-      pending_.set_queue_ns(summary.queue_ns);
-      has_pending_ = true;
-      final_status_ = grpc::Status::OK;
-    }
-    PumpLocked();
-  }
-
-  void OnWriteDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    write_in_flight_ = false;
-    if (!ok) client_cancelled_ = true;  // the stream is broken: stop writing
-    PumpLocked();
+      pending.set_queue_ns(summary.queue_ns);
+      return grpc::Status::OK;
+    });
   }
 
   void OnCancel() override {
-    {
-      absl::MutexLock lock(&mu_);
-      client_cancelled_ = true;
-    }
+    MarkBroken();
     loop_->Cancel(id_).IgnoreError();  // already finished: nothing to free
   }
 
   void OnDone() override { delete this; }
 
  private:
-  // Starts the next write, or finishes once everything was written.
-  void PumpLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    if (write_in_flight_ || finished_) return;
-    if (has_pending_ && !client_cancelled_) {
-      in_flight_.Swap(&pending_);
-      pending_.Clear();
-      has_pending_ = false;
-      write_in_flight_ = true;
-      StartWrite(&in_flight_);
-      return;
-    }
-    if (final_status_.has_value()) {
-      finished_ = true;
-      Finish(*final_status_);
-    }
-  }
-
   SequenceEngine* loop_;
   const std::string id_;
-  absl::Mutex mu_;
-  v1::SubmitResponse pending_ ABSL_GUARDED_BY(mu_);
-  v1::SubmitResponse in_flight_;  // owned by the write in flight
-  bool has_pending_ ABSL_GUARDED_BY(mu_) = false;
-  bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
-  bool client_cancelled_ ABSL_GUARDED_BY(mu_) = false;
-  bool finished_ ABSL_GUARDED_BY(mu_) = false;
-  std::optional<grpc::Status> final_status_ ABSL_GUARDED_BY(mu_);
 };
 
 // The server side of one WatchCacheEvents stream: a snapshot (in parts of at
