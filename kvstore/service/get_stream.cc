@@ -135,18 +135,21 @@ std::optional<absl::Status> GetStream::PumpLocked() {
   }
   if (write_in_flight_) return std::nullopt;
   if (sending_.has_value() && sent_bytes_ == sending_bytes_) sending_.reset();
+  bool fetch_next = false;
   if (!sending_.has_value() && ready_.has_value()) {
     sending_ = std::move(ready_);
     ready_.reset();
     sending_bytes_ = static_cast<int64_t>(sending_->payload.size());
     sent_bytes_ = 0;
     header_sent_ = false;
-    if (next_fetch_ < keys_.size() && end_status_.ok() && !fetch_in_flight_) StartFetchLocked();
+    fetch_next = next_fetch_ < keys_.size() && end_status_.ok() && !fetch_in_flight_;
   }
   if (sending_.has_value()) {
     NextMessageLocked();
     write_in_flight_ = true;
     StartWrite(&response_);
+    // After the write has started: an inline read then overlaps it.
+    if (fetch_next) StartFetchLocked();
     return std::nullopt;
   }
   if (fetch_in_flight_ || ready_.has_value()) return std::nullopt;
