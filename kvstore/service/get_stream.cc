@@ -146,6 +146,15 @@ std::optional<absl::Status> GetStream::PumpLocked() {
   }
   if (sending_.has_value()) {
     NextMessageLocked();
+    const bool last_message = sent_bytes_ == sending_bytes_ && !fetch_next && !fetch_in_flight_ &&
+                              !ready_.has_value() && next_fetch_ == keys_.size();
+    if (last_message && end_status_.ok()) {
+      // The last message of the last block: it carries the OK status with
+      // it (FinishCall), one operation instead of a write and a finish.
+      finished_ = true;
+      finish_with_write_ = true;
+      return absl::OkStatus();
+    }
     write_in_flight_ = true;
     StartWrite(&response_);
     // After the write has started: an inline read then overlaps it.
@@ -186,8 +195,17 @@ void GetStream::OnDone() {
 void GetStream::FinishCall(const absl::Status& status) {
   // NOTE: called without mu_ and as the last use of this object: once Finish
   // is called, OnDone may delete it on another thread.
+  bool with_write = false;
+  {
+    absl::MutexLock lock(&mu_);
+    with_write = finish_with_write_;  // finished_ is set: nothing changes it now
+  }
   context_.ObserveRpc(KvStoreRpc::kGet, start_, status);
-  Finish(ToGrpcStatus(status));
+  if (with_write) {
+    StartWriteAndFinish(&response_, grpc::WriteOptions(), ToGrpcStatus(status));
+  } else {
+    Finish(ToGrpcStatus(status));
+  }
 }
 
 }  // namespace gqa::kvstore

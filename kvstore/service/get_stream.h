@@ -69,6 +69,8 @@ class GetStream final : public grpc::ServerWriteReactor<v1::GetResponse> {
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // response_ holds the last message, to be sent with the final status.
+  bool finish_with_write_ ABSL_GUARDED_BY(mu_) = false;
   // Set when a read fails: the call ends with it after the blocks before.
   absl::Status end_status_ ABSL_GUARDED_BY(mu_);
 };

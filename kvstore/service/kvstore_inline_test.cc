@@ -107,13 +107,18 @@ TEST_P(KvStoreInlineTest, PutAndGetRoundTripIncludingMultiChunkBlocks) {
   std::vector<BlockKey> keys;
   for (const Block& block : blocks) keys.push_back(block.key);
   std::vector<Block> got;
-  ASSERT_TRUE(client_->GetBlocks(keys, &got).ok());
+  const absl::Status read = client_->GetBlocks(keys, &got);
+  ASSERT_TRUE(read.ok()) << read;
   ASSERT_EQ(got.size(), blocks.size());
   for (size_t i = 0; i + 1 < blocks.size(); ++i) {
     EXPECT_EQ(got[i].key, blocks[i].key);
     EXPECT_TRUE(got[i].payload == blocks[i].payload) << "block " << i;
   }
   EXPECT_TRUE(got[3].payload == Swap("w/1", 0, 8).payload);
+  // A multi-chunk block last: its last chunk carries the call's status.
+  ASSERT_TRUE(client_->GetBlocks({blocks[0].key, large.key}, &got).ok());
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_TRUE(got[1].payload == large.payload);
   // Odd chunk sizes: the checksum runs over the bytes as appended.
   const Block odd = Prefix(4, 3 << 20);
   const RawPutResult result = RawPut(*stub_, BlockMessages(odd, 0, 300001));
