@@ -14,8 +14,8 @@ namespace {
 
 // The service's own check of what the store returned: the key asked for, the
 // size its layout implies, and (when the store does not verify what it
-// returns, BlockStoreTraits::get_verifies_payload) the checksum. A failure is a store bug or
-// corruption after the store's check; the block is never sent.
+// returns, BlockStoreTraits::get_verifies_payload) the checksum. A failure is
+// a store bug or corruption after the store's check; the block is never sent.
 absl::Status VerifyFetched(const BlockKey& key, const Block& block, bool check_payload) {
   if (!(block.key == key)) return absl::InternalError("the store returned another key's block");
   const int64_t want = LayoutPayloadBytes(block.layout, block.key.shard, block.key.dtype);
@@ -61,8 +61,7 @@ void GetStream::Start(const absl::Status& admission, const v1::GetRequest& reque
 absl::StatusOr<Block> GetStream::Fetch(size_t index) const {
   absl::StatusOr<Block> block = context_.store->Get(keys_[index]);
   if (block.ok()) {
-    if (absl::Status verified =
-            VerifyFetched(keys_[index], *block, !context_.store_verifies_get);
+    if (absl::Status verified = VerifyFetched(keys_[index], *block, !context_.store_verifies_get);
         !verified.ok()) {
       LOG(ERROR) << "kvstore get: the store returned a bad block for keys[" << index
                  << "]; not sent, read as absent: " << verified.message();

@@ -57,8 +57,8 @@ class KvStoreInlineTest : public ::testing::TestWithParam<bool> {
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
     ASSERT_NE(port, 0);
-    channel_ = NewKvStoreChannel(absl::StrCat("127.0.0.1:", port),
-                                 grpc::InsecureChannelCredentials());
+    channel_ =
+        NewKvStoreChannel(absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials());
     stub_ = v1::KvStore::NewStub(channel_);
     client_ = std::make_unique<KvStoreClient>(channel_);
   }
@@ -70,8 +70,7 @@ class KvStoreInlineTest : public ::testing::TestWithParam<bool> {
     return TestBlock(TestPrefixKey("acme", seed), TestLayoutOfBytes(bytes, DType::kF16), seed);
   }
   static Block Swap(const std::string& seq_id, int64_t idx, uint64_t seed) {
-    return TestBlock(TestSwapKey("acme", seq_id, idx), TestLayoutOfBytes(4096, DType::kF16),
-                     seed);
+    return TestBlock(TestSwapKey("acme", seq_id, idx), TestLayoutOfBytes(4096, DType::kF16), seed);
   }
   void ExpectStored(const Block& block) {
     std::vector<Block> got;
@@ -99,8 +98,8 @@ TEST_P(KvStoreInlineTest, PutAndGetRoundTripIncludingMultiChunkBlocks) {
   const std::vector<Block> blocks = {Prefix(1), Prefix(2, 65536), large, Swap("w/1", 0, 7)};
   std::vector<PutOutcome> outcomes;
   ASSERT_TRUE(client_->PutBlocks(blocks, kTtlMs, &outcomes).ok());
-  EXPECT_THAT(outcomes, ElementsAre(PutOutcome::kStored, PutOutcome::kStored,
-                                    PutOutcome::kStored, PutOutcome::kStored));
+  EXPECT_THAT(outcomes, ElementsAre(PutOutcome::kStored, PutOutcome::kStored, PutOutcome::kStored,
+                                    PutOutcome::kStored));
   // A prefix block is kept; a swap block is replaced.
   ASSERT_TRUE(client_->PutBlocks({Prefix(1), Swap("w/1", 0, 8)}, kTtlMs, &outcomes).ok());
   EXPECT_THAT(outcomes, ElementsAre(PutOutcome::kAlreadyPresent, PutOutcome::kStored));

@@ -56,8 +56,8 @@ class PutStream final : public grpc::ServerBidiReactor<v1::PutRequest, v1::PutRe
   absl::Status AppendChunkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Commits ready_: inline for a memory-only store, else on the executor.
   void StartCommitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void RecordCommitLocked(int64_t index, int64_t payload_bytes,
-                          absl::StatusOr<PutOutcome> outcome) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void RecordCommitLocked(int64_t index, int64_t payload_bytes, absl::StatusOr<PutOutcome> outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts whatever can start (write, commit, read). Once nothing is left
   // in flight, marks the call finished and returns the status to end it
   // with, which the caller passes to FinishCall() after releasing mu_.

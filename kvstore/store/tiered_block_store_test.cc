@@ -334,8 +334,7 @@ TEST_F(TieredBlockStoreTest, PutCheckedTrustsTheCallerButReadsStillVerify) {
   // Validation is not skipped: a payload of the wrong size is still refused.
   Block short_block = MakeBlock(PrefixKey("t", 3), 3);
   short_block.payload.pop_back();
-  EXPECT_EQ(store->PutChecked(short_block, 0).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store->PutChecked(short_block, 0).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
