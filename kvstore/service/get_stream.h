@@ -1,7 +1,9 @@
 // GetStream: the server side of one KvStore.Get stream (a callback write
-// reactor). It reads the keys in order on the StoreExecutor, re-checks each
-// block's CRC-32C, and sends each as a header message (carrying the first
-// chunk) followed by chunks of at most 1 MiB; at the first absent key it ends
+// reactor). It reads the keys in order on the StoreExecutor (inline, on the
+// gRPC thread, for a memory-only store), re-checks each block's CRC-32C
+// unless the store verified the very bytes it returned, and sends each as a
+// header message (carrying the first chunk) followed by chunks of at most
+// 1 MiB; at the first absent key it ends
 // NOT_FOUND naming the key's index, after the blocks before it. Flow control:
 // one write in flight, and the next block is read only when the previous one
 // starts sending, so a slow reader makes the stream hold at most two blocks.
@@ -38,8 +40,12 @@ class GetStream final : public grpc::ServerWriteReactor<v1::GetResponse> {
   void OnDone() override;
 
  private:
+  // Reads keys_[index] from the store and checks it (VerifyFetched).
+  absl::StatusOr<Block> Fetch(size_t index) const;
+  // Reads the next key: inline for a memory-only store, else on the executor.
   void StartFetchLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void OnFetched(size_t index, absl::StatusOr<Block> block);
+  void RecordFetchLocked(size_t index, absl::StatusOr<Block> block)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Fills response_ with the next message of sending_.
   void NextMessageLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts the next write and fetch. Once nothing is left in flight, marks
@@ -63,6 +69,8 @@ class GetStream final : public grpc::ServerWriteReactor<v1::GetResponse> {
   bool write_in_flight_ ABSL_GUARDED_BY(mu_) = false;
   bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  // response_ holds the last message, to be sent with the final status.
+  bool finish_with_write_ ABSL_GUARDED_BY(mu_) = false;
   // Set when a read fails: the call ends with it after the blocks before.
   absl::Status end_status_ ABSL_GUARDED_BY(mu_);
 };

@@ -145,7 +145,7 @@ absl::Status KvStoreClient::PutBlocks(absl::Span<const Block> blocks, int64_t sw
     return true;
   };
   const size_t window = static_cast<size_t>(std::max(1, options_.max_unanswered_blocks));
-  bool writable = true, readable = true;
+  bool writable = true, readable = true, writes_done = false;
   v1::PutRequest request;
   for (size_t i = 0; i < blocks.size() && writable && readable; ++i) {
     const Block& block = blocks[i];
@@ -158,12 +158,18 @@ absl::Status KvStoreClient::PutBlocks(absl::Span<const Block> blocks, int64_t sw
       const int64_t n = std::min(kMaxChunkBytes, size - offset);
       request.set_chunk(block.payload.data() + offset, n);
       offset += n;
-      writable = stream->Write(request);
+      if (offset == size && i + 1 == blocks.size()) {
+        // The last message half-closes the stream with it: one operation.
+        writable = stream->Write(request, grpc::WriteOptions().set_last_message());
+        writes_done = true;
+      } else {
+        writable = stream->Write(request);
+      }
       request.Clear();
     }
     while (writable && readable && i + 1 - outcomes->size() >= window) readable = read_answer();
   }
-  if (writable && readable) stream->WritesDone();
+  if (writable && readable && !writes_done) stream->WritesDone();
   while (readable) readable = read_answer();
   if (!received.ok()) context.TryCancel();
   const grpc::Status status = stream->Finish();

@@ -58,7 +58,13 @@ KvStoreService::KvStoreService(BlockStore* store, Authenticator auth, KvStoreMet
                                const KvStoreServiceOptions& options)
     : auth_(std::move(auth)),
       executor_(options.num_store_threads),
-      context_{store, &executor_, options.limits, metrics, &calls_} {}
+      context_{store,
+               &executor_,
+               options.limits,
+               metrics,
+               &calls_,
+               options.inline_memory_store_calls && store->traits().memory_only,
+               store->traits().get_verifies_payload} {}
 
 absl::Status KvStoreService::Admit(const grpc::CallbackServerContext& context) {
   if (!calls_.Begin()) return Draining();

@@ -1,7 +1,8 @@
 // KvStoreService: the gqa.v1.KvStore gRPC service (callback API) over a
 // BlockStore. Every call is authenticated first (Authenticator), validated
 // (block_convert.h), and its store calls run on a small StoreExecutor so no
-// gRPC thread waits on disk or Redis I/O. Put and Get stream with one write
+// gRPC thread waits on disk or Redis I/O (Put and Get of a memory-only store
+// run inline on the gRPC thread: they never wait on I/O). Put and Get stream with one write
 // in flight and at most two blocks held per stream (put_stream.h,
 // get_stream.h). Thread-safe.
 //
@@ -32,6 +33,11 @@ struct KvStoreServiceOptions {
   // Threads that run store calls, in [1, 256]. Default 4: enough to overlap
   // disk or Redis latency; the memory tier needs about one per core.
   int num_store_threads = 4;
+  // Run Put and Get store calls on the gRPC callback thread itself when the
+  // store is memory-only (BlockStoreTraits::memory_only): no thread hop. A
+  // store with a disk or Redis tier always goes through the executor, so
+  // disk and Redis I/O never run on gRPC threads. Default true.
+  bool inline_memory_store_calls = true;
 };
 
 class KvStoreService final : public v1::KvStore::CallbackService {
@@ -51,6 +57,10 @@ class KvStoreService final : public v1::KvStore::CallbackService {
   // deadline of now (which also closes the idle client connections that
   // gRPC's Shutdown would otherwise wait on).
   int64_t Drain(absl::Duration timeout);
+
+  // Whether Put and Get run their store calls inline on gRPC's threads
+  // (KvStoreServiceOptions::inline_memory_store_calls and a memory-only store).
+  bool inline_store_calls() const { return context_.inline_store_calls; }
 
   grpc::ServerBidiReactor<v1::PutRequest, v1::PutResponse>* Put(
       grpc::CallbackServerContext* context) override;

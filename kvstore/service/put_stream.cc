@@ -67,7 +67,6 @@ absl::Status PutStream::AppendChunkLocked() {
         " goes past the payload's size of ", block.put.payload_bytes,
         " bytes (what its layout implies); check the layout or the chunking"));
   }
-  block.crc = crc32c::Extend(block.crc, *chunk);
   if (payload.empty()) {
     payload.swap(*chunk);  // the common case: the first chunk, moved, not copied
     if (static_cast<int64_t>(payload.size()) < block.put.payload_bytes) {
@@ -76,6 +75,10 @@ absl::Status PutStream::AppendChunkLocked() {
   } else {
     payload.append(*chunk);
   }
+  // NOTE: the checksum runs over the bytes where they now lie in the block,
+  // after the append's copy, so the store can take them as checked
+  // (BlockStore::PutChecked) without a pass of its own.
+  block.crc = crc32c::Extend(block.crc, payload.data() + received, payload.size() - received);
   if (static_cast<int64_t>(payload.size()) < block.put.payload_bytes) return absl::OkStatus();
   if (block.crc != block.put.block.payload_crc32c) {
     if (context_.metrics != nullptr) context_.metrics->AddPutChecksumMismatch();
@@ -90,37 +93,45 @@ absl::Status PutStream::AppendChunkLocked() {
 }
 
 void PutStream::StartCommitLocked() {
-  commit_in_flight_ = true;
   Assembly assembly = std::move(*ready_);
   ready_.reset();
   const int64_t index = assembly.index;
   const int64_t bytes = assembly.put.payload_bytes;
   const int64_t ttl_ms = assembly.put.swap_ttl_ms;
+  // The payload was checked against its crc32c in AppendChunkLocked and only
+  // moved since, so the store's own pass is skipped.
+  if (context_.inline_store_calls) {
+    // A memory-only store never waits on I/O: commit here, on this thread.
+    RecordCommitLocked(index, bytes,
+                       context_.store->PutChecked(std::move(assembly.put.block), ttl_ms));
+    return;
+  }
   // NOTE: the store may do disk or Redis I/O, so the commit runs on the
   // executor, never on a gRPC callback thread.
+  commit_in_flight_ = true;
   context_.executor->Schedule([this, index, bytes, ttl_ms,
                                block = std::move(assembly.put.block)]() mutable {
-    absl::StatusOr<PutOutcome> outcome = context_.store->Put(std::move(block), ttl_ms);
-    OnCommitted(index, bytes, std::move(outcome));
+    absl::StatusOr<PutOutcome> outcome = context_.store->PutChecked(std::move(block), ttl_ms);
+    std::optional<absl::Status> finish;
+    {
+      absl::MutexLock lock(&mu_);
+      commit_in_flight_ = false;
+      RecordCommitLocked(index, bytes, std::move(outcome));
+      finish = PumpLocked();
+    }
+    if (finish.has_value()) FinishCall(*finish);
   });
 }
 
-void PutStream::OnCommitted(int64_t index, int64_t payload_bytes,
-                            absl::StatusOr<PutOutcome> outcome) {
-  std::optional<absl::Status> finish;
-  {
-    absl::MutexLock lock(&mu_);
-    commit_in_flight_ = false;
-    if (!outcome.ok()) {
-      store_error_ = Annotate(outcome.status(), absl::StrCat("block ", index));
-      ready_.reset();
-    } else {
-      unsent_.push_back(*outcome);
-      if (context_.metrics != nullptr) context_.metrics->ObservePutBlock(*outcome, payload_bytes);
-    }
-    finish = PumpLocked();
+void PutStream::RecordCommitLocked(int64_t index, int64_t payload_bytes,
+                                   absl::StatusOr<PutOutcome> outcome) {
+  if (!outcome.ok()) {
+    store_error_ = Annotate(outcome.status(), absl::StrCat("block ", index));
+    ready_.reset();
+  } else {
+    unsent_.push_back(*outcome);
+    if (context_.metrics != nullptr) context_.metrics->ObservePutBlock(*outcome, payload_bytes);
   }
-  if (finish.has_value()) FinishCall(*finish);
 }
 
 void PutStream::OnReadDone(bool ok) {
@@ -182,13 +193,14 @@ std::optional<absl::Status> PutStream::PumpLocked() {
     finished_ = true;
     return absl::CancelledError("the client cancelled the call");
   }
+  // The commit first: an inline one has its answer ready for the write.
+  if (!commit_in_flight_ && ready_.has_value() && store_error_.ok()) StartCommitLocked();
   if (!write_in_flight_ && !unsent_.empty()) {
     response_.set_outcome(PutOutcomeToProto(unsent_.front()));
     unsent_.pop_front();
     write_in_flight_ = true;
     StartWrite(&response_);
   }
-  if (!commit_in_flight_ && ready_.has_value() && store_error_.ok()) StartCommitLocked();
   if (!read_in_flight_ && !reads_done_ && read_error_.ok() && store_error_.ok() &&
       !ready_.has_value() && unsent_.size() < kMaxUnsentAnswers) {
     read_in_flight_ = true;

@@ -1,7 +1,8 @@
 // PutStream: the server side of one KvStore.Put stream (a callback bidi
 // reactor). It parses headers and chunks as they arrive, checks each block's
-// CRC-32C, commits blocks one at a time on the StoreExecutor and answers one
-// PutResponse per committed block, in order. Flow control: it reads no further
+// CRC-32C, commits blocks one at a time on the StoreExecutor (inline, on the
+// gRPC thread, for a memory-only store) and answers one PutResponse per
+// committed block, in order. Flow control: it reads no further
 // while a completed block waits for the commit in flight, or while 64 answers
 // wait to be written, so one stream holds at most two blocks and never buffers
 // without bound. Internal to KvStoreService; deletes itself in OnDone.
@@ -53,8 +54,10 @@ class PutStream final : public grpc::ServerBidiReactor<v1::PutRequest, v1::PutRe
   // Applies request_ (a header and/or a chunk) to the stream state.
   absl::Status HandleMessageLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status AppendChunkLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Commits ready_: inline for a memory-only store, else on the executor.
   void StartCommitLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void OnCommitted(int64_t index, int64_t payload_bytes, absl::StatusOr<PutOutcome> outcome);
+  void RecordCommitLocked(int64_t index, int64_t payload_bytes, absl::StatusOr<PutOutcome> outcome)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Starts whatever can start (write, commit, read). Once nothing is left
   // in flight, marks the call finished and returns the status to end it
   // with, which the caller passes to FinishCall() after releasing mu_.

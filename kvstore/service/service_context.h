@@ -1,5 +1,6 @@
 // What every KvStoreService call reads: the store, the executor that runs
-// store calls off gRPC's threads, the limits, the metrics and the tracker of
+// store calls off gRPC's threads (and whether a memory-only store's calls
+// run inline instead), the limits, the metrics and the tracker of
 // calls in flight; plus the one place a call's status and latency are
 // recorded. Internal to
 // kvstore/service/ (the Put and Get reactors and the service). The pointees
@@ -24,6 +25,12 @@ struct ServiceContext {
   KvStoreLimits limits;
   KvStoreMetrics* metrics = nullptr;  // nullptr: no metrics
   CallTracker* calls = nullptr;       // every reactor calls End() in OnDone
+  // Put and Get store calls run inline on the gRPC callback thread instead
+  // of the executor: only for a memory-only store (BlockStoreTraits).
+  bool inline_store_calls = false;
+  // The store verifies what Get returns, so the Get stream does not re-check
+  // the payload's checksum (BlockStoreTraits::get_verifies_payload).
+  bool store_verifies_get = false;
 
   void ObserveRpc(KvStoreRpc rpc, absl::Time start, const absl::Status& status) const {
     if (metrics != nullptr) {

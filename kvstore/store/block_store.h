@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -31,6 +32,17 @@ struct TierStats {
   int64_t num_corrupt_dropped = 0;
 };
 
+// What a store promises about its own calls; KvStoreService uses it to skip
+// work that would repeat the store's (see kvstore_service.h).
+struct BlockStoreTraits {
+  // Put and Get touch only this process's memory: no disk or network I/O,
+  // at most short lock waits. Such calls may run on a gRPC callback thread.
+  bool memory_only = false;
+  // Get verifies the payload it returns against payload_crc32c after the
+  // store's last copy of it, in this process; the caller need not re-check.
+  bool get_verifies_payload = false;
+};
+
 struct StoreStats {
   std::vector<TierStats> tiers;  // fastest first
   int64_t num_misses = 0;
@@ -48,6 +60,15 @@ class BlockStore {
   // block is larger than the store, swap space is full, or the disk refuses
   // writes (reads keep working). UNAVAILABLE when a backing Redis is down.
   virtual absl::StatusOr<PutOutcome> Put(Block block, int64_t swap_ttl_ms) = 0;
+
+  // Put for a block whose payload the caller has itself just checked
+  // against payload_crc32c, in this process, with no copy of the bytes
+  // since: the store may skip its own checksum pass (every read still
+  // verifies, so a caller breaking this reads back as corrupt, never as
+  // wrong bytes). Everything else as Put; by default, Put.
+  virtual absl::StatusOr<PutOutcome> PutChecked(Block block, int64_t swap_ttl_ms) {
+    return Put(std::move(block), swap_ttl_ms);
+  }
 
   // The block, from the fastest tier holding it. NOT_FOUND when absent,
   // expired, corrupt (dropped and counted) or another tenant's.
@@ -67,6 +88,9 @@ class BlockStore {
                                                      const std::string& seq_id) = 0;
 
   virtual StoreStats Stats() = 0;
+
+  // Fixed for the store's life; by default nothing is promised.
+  virtual BlockStoreTraits traits() const { return BlockStoreTraits(); }
 };
 
 }  // namespace gqa::kvstore

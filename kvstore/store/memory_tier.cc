@@ -150,8 +150,12 @@ absl::StatusOr<Block> MemoryTier::Get(const BlockKey& key) {
     PolicyFor(key.kind).OnAccess(it->second.handle);
     block = it->second.block;
   }
-  // The checksum and the copy run outside the lock: the block is immutable.
-  if (crc32c::Value(block->payload) != block->payload_crc32c) {
+  // The copy and the checksum run outside the lock: the block is immutable.
+  // NOTE: the checksum is over the copy returned, not the held bytes, so
+  // what the caller gets is exactly what was verified
+  // (BlockStoreTraits::get_verifies_payload).
+  Block copy = *block;
+  if (crc32c::Value(copy.payload) != copy.payload_crc32c) {
     absl::MutexLock lock(&mu_);
     auto it = entries_.find(encoded);
     if (it != entries_.end() && it->second.block == block) {
@@ -162,7 +166,7 @@ absl::StatusOr<Block> MemoryTier::Get(const BlockKey& key) {
     return absl::NotFoundError("a memory tier block failed its checksum and was dropped");
   }
   counters_.hits.fetch_add(1);
-  return *block;
+  return copy;
 }
 
 absl::StatusOr<bool> MemoryTier::Contains(const BlockKey& key) {

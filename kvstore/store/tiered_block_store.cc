@@ -105,13 +105,30 @@ int64_t TieredBlockStore::SweepExpired() {
 }
 
 absl::StatusOr<PutOutcome> TieredBlockStore::Put(Block block, int64_t swap_ttl_ms) {
+  return PutBlock(std::move(block), swap_ttl_ms, /*verify_payload=*/true);
+}
+
+absl::StatusOr<PutOutcome> TieredBlockStore::PutChecked(Block block, int64_t swap_ttl_ms) {
+  return PutBlock(std::move(block), swap_ttl_ms, /*verify_payload=*/false);
+}
+
+BlockStoreTraits TieredBlockStore::traits() const {
+  const bool memory_only = tiers_.size() == 1 && memory_ != nullptr;
+  BlockStoreTraits traits;
+  traits.memory_only = memory_only;
+  traits.get_verifies_payload = memory_only;  // MemoryTier::Get checks the copy it returns
+  return traits;
+}
+
+absl::StatusOr<PutOutcome> TieredBlockStore::PutBlock(Block block, int64_t swap_ttl_ms,
+                                                      bool verify_payload) {
   RETURN_IF_ERROR(ValidateBlock(block));
   const bool swap = block.key.kind == BlockKind::kSwap;
   if (swap ? swap_ttl_ms <= 0 : swap_ttl_ms != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "swap_ttl_ms must be > 0 for a swap block and 0 for a prefix block, got ", swap_ttl_ms));
   }
-  if (crc32c::Value(block.payload) != block.payload_crc32c) {
+  if (verify_payload && crc32c::Value(block.payload) != block.payload_crc32c) {
     return absl::DataLossError(absl::StrCat("block payload does not match its crc32c 0x",
                                             absl::Hex(block.payload_crc32c),
                                             "; it was not stored"));

@@ -89,6 +89,7 @@ class TieredBlockStore : public BlockStore {
   // payload_crc32c. Get, Lookup, Delete and DeleteSwapSequence fail
   // INVALID_ARGUMENT for an invalid key.
   absl::StatusOr<PutOutcome> Put(Block block, int64_t swap_ttl_ms) override;
+  absl::StatusOr<PutOutcome> PutChecked(Block block, int64_t swap_ttl_ms) override;
   absl::StatusOr<Block> Get(const BlockKey& key) override;
   absl::StatusOr<int64_t> Lookup(const std::string& tenant, const KvShard& shard, DType dtype,
                                  absl::Span<const std::string> logical_ids) override;
@@ -96,6 +97,10 @@ class TieredBlockStore : public BlockStore {
   absl::StatusOr<int64_t> DeleteSwapSequence(const std::string& tenant,
                                              const std::string& seq_id) override;
   StoreStats Stats() override;
+  // memory_only and get_verifies_payload when the memory tier is the only
+  // tier (the disk and Redis reads are not audited for a copy after their
+  // check, so the service keeps its own pass there).
+  BlockStoreTraits traits() const override;
 
   // Drops every expired swap block from every tier now; returns how many.
   int64_t SweepExpired();
@@ -107,6 +112,8 @@ class TieredBlockStore : public BlockStore {
  private:
   TieredBlockStore(Env* env, TieredBlockStoreOptions& options);
   int64_t SweepLocked(int64_t now_ns) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Put, with or without the checksum pass over the payload.
+  absl::StatusOr<PutOutcome> PutBlock(Block block, int64_t swap_ttl_ms, bool verify_payload);
 
   Env* const env_;
   const bool promote_on_get_;

@@ -298,5 +298,44 @@ TEST_F(TieredBlockStoreTest, ConcurrentPutsAndGetsStayConsistent) {
   EXPECT_LE(stats.tiers[1].used_bytes, stats.tiers[1].capacity_bytes);
 }
 
+TEST(TieredBlockStoreTraitsTest, OnlyAMemoryOnlyStorePromisesNoIo) {
+  std::unique_ptr<MemEnv> env = NewMemEnv();
+  TieredBlockStoreOptions memory;
+  memory.env = env.get();
+  memory.memory_bytes = 1 << 20;
+  auto memory_only = TieredBlockStore::Open(std::move(memory));
+  ASSERT_TRUE(memory_only.ok()) << memory_only.status();
+  EXPECT_TRUE((*memory_only)->traits().memory_only);
+  EXPECT_TRUE((*memory_only)->traits().get_verifies_payload);
+
+  TieredBlockStoreOptions with_disk;
+  with_disk.env = env.get();
+  with_disk.memory_bytes = 1 << 20;
+  with_disk.disk_dir = "/store";
+  with_disk.disk_bytes = 1 << 20;
+  auto tiered = TieredBlockStore::Open(std::move(with_disk));
+  ASSERT_TRUE(tiered.ok()) << tiered.status();
+  EXPECT_FALSE((*tiered)->traits().memory_only);
+  EXPECT_FALSE((*tiered)->traits().get_verifies_payload);
+}
+
+TEST_F(TieredBlockStoreTest, PutCheckedTrustsTheCallerButReadsStillVerify) {
+  auto store = Open(1 << 20);
+  EXPECT_EQ(*store->PutChecked(MakeBlock(PrefixKey("t", 1), 1), 0), PutOutcome::kStored);
+  ExpectServes(*store, PrefixKey("t", 1), 1);
+  // A caller breaking PutChecked's promise: the bad block is taken, but it
+  // is never served; the read drops and counts it.
+  Block bad = MakeBlock(PrefixKey("t", 2), 2);
+  bad.payload[0] ^= 0x01;
+  EXPECT_EQ(store->Put(bad, 0).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(*store->PutChecked(bad, 0), PutOutcome::kStored);
+  ExpectMiss(*store, PrefixKey("t", 2));
+  EXPECT_EQ(store->Stats().tiers[0].num_corrupt_dropped, 1);
+  // Validation is not skipped: a payload of the wrong size is still refused.
+  Block short_block = MakeBlock(PrefixKey("t", 3), 3);
+  short_block.payload.pop_back();
+  EXPECT_EQ(store->PutChecked(short_block, 0).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace gqa::kvstore
