@@ -288,13 +288,8 @@ int Run(int argc, char** argv) {
     info.kv_capacity_bytes = storage.num_blocks() * storage.bytes_per_block();
     if (local->tokenizer().eos_id() >= 0) info.eos_ids.push_back(local->tokenizer().eos_id());
     if (auto address = flags->Value("kvstore")) {
-      const ModelConfig& config = local->model().config();
       KvStorePrefixTierOptions tier_options;
-      tier_options.num_layers = static_cast<int32_t>(config.num_layers);
-      tier_options.num_kv_heads = static_cast<int32_t>(config.num_kv_heads);
-      tier_options.head_dim = static_cast<int32_t>(config.head_dim);
-      tier_options.block_size = static_cast<int32_t>(storage.block_size());
-      tier_options.dtype = storage.dtype();
+      tier_options.geometry = KvStoreBlockGeometry::Of(local->model(), storage);
       if (auto stored = flags->Value("kvstore-prefix-dtype")) {
         absl::StatusOr<DType> dtype = ParseDType(*stored);
         if (!dtype.ok() || !IsFp8(*dtype) || IsFp8(storage.dtype())) {
@@ -314,11 +309,7 @@ int Run(int argc, char** argv) {
           std::make_unique<kvstore::KvStoreClient>(channel, client_options), tier_options);
       if (!flags->Has("no-kvstore-swap")) {
         KvStoreSwapTierOptions swap_options;
-        swap_options.num_layers = tier_options.num_layers;
-        swap_options.num_kv_heads = tier_options.num_kv_heads;
-        swap_options.head_dim = tier_options.head_dim;
-        swap_options.block_size = tier_options.block_size;
-        swap_options.dtype = storage.dtype();
+        swap_options.geometry = tier_options.geometry;
         if (auto ttl = flags->Value("kvstore-swap-ttl-ms")) {
           absl::StatusOr<int64_t> parsed = ParsePositiveInt("--kvstore-swap-ttl-ms", *ttl);
           if (!parsed.ok()) return Fail(parsed.status(), 2);

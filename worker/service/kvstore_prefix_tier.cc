@@ -29,18 +29,9 @@ kvstore::BlockKey KvStorePrefixTier::KeyFor(const std::string& tenant, const Blo
   key.tenant = tenant;
   key.kind = kvstore::BlockKind::kPrefix;
   key.logical_id.assign(reinterpret_cast<const char*>(id.data()), id.size());
-  key.shard.first_kv_head = options_.first_kv_head;
-  key.shard.num_kv_heads = options_.num_kv_heads;
+  key.shard = options_.geometry.Shard();
   key.dtype = StoredDtype();
   return key;
-}
-
-kvstore::BlockLayout KvStorePrefixTier::Layout() const {
-  kvstore::BlockLayout layout;
-  layout.num_layers = options_.num_layers;
-  layout.block_tokens = options_.block_size;
-  layout.head_dim = options_.head_dim;
-  return layout;
 }
 
 std::vector<std::string> KvStorePrefixTier::Fetch(const std::string& tenant,
@@ -49,10 +40,8 @@ std::vector<std::string> KvStorePrefixTier::Fetch(const std::string& tenant,
   if (chain.empty() || tenant.empty()) return payloads;
   std::vector<std::string> ids;
   for (const BlockId& id : chain) ids.emplace_back(reinterpret_cast<const char*>(id.data()), id.size());
-  kvstore::KvShard shard;
-  shard.first_kv_head = options_.first_kv_head;
-  shard.num_kv_heads = options_.num_kv_heads;
-  absl::StatusOr<int64_t> present = client_->Lookup(tenant, shard, StoredDtype(), ids);
+  absl::StatusOr<int64_t> present =
+      client_->Lookup(tenant, options_.geometry.Shard(), StoredDtype(), ids);
   if (!present.ok()) {
     LOG(WARNING) << "kvstore lookup failed (computing the prefix instead): " << present.status();
     return payloads;
@@ -69,7 +58,7 @@ std::vector<std::string> KvStorePrefixTier::Fetch(const std::string& tenant,
     if (!(block.layout == Layout())) break;  // not this model's geometry: never install it
     if (Transcodes()) {
       absl::StatusOr<std::string> payload = kvstore::DequantizePayloadFromFp8(
-          block.payload, Layout(), options_.num_kv_heads, StoredDtype(), options_.dtype);
+          block.payload, Layout(), options_.geometry.num_kv_heads, StoredDtype(), options_.geometry.dtype);
       if (!payload.ok()) break;
       block.payload = *std::move(payload);
     }
@@ -111,7 +100,7 @@ void KvStorePrefixTier::UploadLoop() {
     if (Transcodes()) {  // off the engine thread
       for (kvstore::Block& block : batch) {
         absl::StatusOr<std::string> fp8 = kvstore::QuantizePayloadToFp8(
-            block.payload, Layout(), options_.num_kv_heads, options_.dtype, StoredDtype());
+            block.payload, Layout(), options_.geometry.num_kv_heads, options_.geometry.dtype, StoredDtype());
         if (!fp8.ok()) {
           LOG(WARNING) << "cannot store a prefix block as " << DTypeName(StoredDtype()) << ": "
                        << fp8.status();

@@ -21,17 +21,13 @@
 #include "absl/synchronization/mutex.h"
 #include "core/dtype.h"
 #include "kvstore/service/kvstore_client.h"
+#include "worker/service/kvstore_block_geometry.h"
 #include "worker/service/prefix_tier.h"
 
 namespace gqa {
 
 struct KvStorePrefixTierOptions {
-  int32_t num_layers = 0;
-  int32_t num_kv_heads = 0;  // of this rank, starting at first_kv_head
-  int32_t first_kv_head = 0;
-  int32_t head_dim = 0;
-  int32_t block_size = 16;
-  DType dtype = DType::kF32;  // the cache's
+  KvStoreBlockGeometry geometry;
   // Store prefix blocks as this FP8 dtype instead (f32/f16/bf16 caches only).
   std::optional<DType> stored_dtype;
   int64_t max_queued_bytes = 256LL << 20;  // uploads waiting; more are dropped
@@ -53,9 +49,9 @@ class KvStorePrefixTier final : public PrefixTier {
 
  private:
   kvstore::BlockKey KeyFor(const std::string& tenant, const BlockId& id) const;
-  kvstore::BlockLayout Layout() const;
-  DType StoredDtype() const { return options_.stored_dtype.value_or(options_.dtype); }
-  bool Transcodes() const { return StoredDtype() != options_.dtype; }
+  kvstore::BlockLayout Layout() const { return options_.geometry.Layout(); }
+  DType StoredDtype() const { return options_.stored_dtype.value_or(options_.geometry.dtype); }
+  bool Transcodes() const { return StoredDtype() != options_.geometry.dtype; }
   void UploadLoop();
   bool HasWork() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -49,13 +49,8 @@ struct Worker {
   explicit Worker(const std::string& kvstore_address, DType cache = DType::kF32,
                   std::optional<DType> stored = std::nullopt)
       : engine(MakeTinyEngine(EngineOptions(cache))) {
-    const ModelConfig& config = engine.model->config();
     KvStorePrefixTierOptions options;
-    options.num_layers = static_cast<int32_t>(config.num_layers);
-    options.num_kv_heads = static_cast<int32_t>(config.num_kv_heads);
-    options.head_dim = static_cast<int32_t>(config.head_dim);
-    options.block_size = static_cast<int32_t>(engine.storage->block_size());
-    options.dtype = engine.storage->dtype();
+    options.geometry = KvStoreBlockGeometry::Of(*engine.model, *engine.storage);
     options.stored_dtype = stored;
     tier = std::make_unique<KvStorePrefixTier>(
         std::make_unique<kvstore::KvStoreClient>(

@@ -43,18 +43,9 @@ kvstore::BlockKey KvStoreSwapTier::KeyFor(const std::string& tenant, const std::
   key.kind = kvstore::BlockKind::kSwap;
   key.seq_id = absl::StrCat(instance_id_, "/", swap_key);
   key.block_idx = block_idx;
-  key.shard.first_kv_head = options_.first_kv_head;
-  key.shard.num_kv_heads = options_.num_kv_heads;
-  key.dtype = options_.dtype;
+  key.shard = options_.geometry.Shard();
+  key.dtype = options_.geometry.dtype;
   return key;
-}
-
-kvstore::BlockLayout KvStoreSwapTier::Layout() const {
-  kvstore::BlockLayout layout;
-  layout.num_layers = options_.num_layers;
-  layout.block_tokens = options_.block_size;
-  layout.head_dim = options_.head_dim;
-  return layout;
 }
 
 void KvStoreSwapTier::Store(const std::string& tenant, const std::string& swap_key,

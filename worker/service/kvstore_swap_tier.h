@@ -20,17 +20,13 @@
 #include "absl/synchronization/mutex.h"
 #include "core/dtype.h"
 #include "kvstore/service/kvstore_client.h"
+#include "worker/service/kvstore_block_geometry.h"
 #include "worker/scheduler/swap_tier.h"
 
 namespace gqa {
 
 struct KvStoreSwapTierOptions {
-  int32_t num_layers = 0;
-  int32_t num_kv_heads = 0;  // of this rank, starting at first_kv_head
-  int32_t first_kv_head = 0;
-  int32_t head_dim = 0;
-  int32_t block_size = 16;
-  DType dtype = DType::kF32;  // the cache's
+  KvStoreBlockGeometry geometry;
   // How long the store keeps a swapped sequence nobody deletes, in ms
   // (within the store's --max-swap-ttl-ms). Default 10 minutes.
   int64_t swap_ttl_ms = 600000;
@@ -71,7 +67,7 @@ class KvStoreSwapTier final : public SwapTier {
   void RunDiscard(const Operation& op);
   kvstore::BlockKey KeyFor(const std::string& tenant, const std::string& swap_key,
                            int64_t block_idx) const;
-  kvstore::BlockLayout Layout() const;
+  kvstore::BlockLayout Layout() const { return options_.geometry.Layout(); }
 
   std::unique_ptr<kvstore::KvStoreClient> client_;
   const KvStoreSwapTierOptions options_;

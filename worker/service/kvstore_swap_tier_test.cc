@@ -72,13 +72,8 @@ std::vector<int32_t> Alone(TinyEngine& e, int i) {
 }
 
 std::unique_ptr<KvStoreSwapTier> MakeTier(const std::string& address, const TinyEngine& e) {
-  const ModelConfig& config = e.model->config();
   KvStoreSwapTierOptions options;
-  options.num_layers = static_cast<int32_t>(config.num_layers);
-  options.num_kv_heads = static_cast<int32_t>(config.num_kv_heads);
-  options.head_dim = static_cast<int32_t>(config.head_dim);
-  options.block_size = static_cast<int32_t>(e.storage->block_size());
-  options.dtype = e.storage->dtype();
+  options.geometry = KvStoreBlockGeometry::Of(*e.model, *e.storage);
   options.swap_ttl_ms = 60000;
   kvstore::KvStoreClientOptions client_options;
   client_options.timeout = absl::Seconds(5);
