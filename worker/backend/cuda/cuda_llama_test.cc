@@ -29,6 +29,31 @@ int32_t Argmax(const float* row, int64_t n) {
   return static_cast<int32_t>(std::max_element(row, row + n) - row);
 }
 
+// The harness itself, on the CPU alone (runs without a GPU): same seed, same
+// logits; a different seed, different logits; all finite.
+TEST(BackendLlamaTest, IsDeterministicPerSeedOnTheCpu) {
+  auto backend = MakeCpuBackend({});
+  LlamaShape shape;
+  std::vector<std::vector<float>> logits;
+  for (const uint32_t seed : {3u, 3u, 4u}) {
+    auto model = BackendLlama::Create(backend.get(), HostCopy(), HostCopy(), shape, seed);
+    ASSERT_TRUE(model.ok()) << model.status();
+    ASSERT_TRUE((*model)->Step({5, 6, 7}, {0, 0, 0}, {0, 1, 2}).ok());
+    ASSERT_TRUE((*model)->Step({8}, {0}, {3}).ok());
+    auto l = (*model)->Logits();
+    ASSERT_TRUE(l.ok());
+    ASSERT_EQ(l->size(), static_cast<size_t>(shape.vocab));
+    for (float v : *l) ASSERT_TRUE(std::isfinite(v));
+    logits.push_back(*l);
+  }
+  EXPECT_EQ(logits[0], logits[1]);
+  EXPECT_NE(logits[0], logits[2]);
+  auto model = BackendLlama::Create(backend.get(), HostCopy(), HostCopy(), shape, 3);
+  ASSERT_TRUE(model.ok());
+  EXPECT_EQ((*model)->Step({1}, {0}, {static_cast<int32_t>(shape.max_context)}).code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 class CudaLlamaTest : public ::testing::TestWithParam<DType> {};
 
 TEST_P(CudaLlamaTest, PrefillAndGreedyDecodeAgreeWithTheCpu) {
