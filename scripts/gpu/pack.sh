@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 build=${1:-$root/build}
 dest=$root/gpu-carry
 tests=(cuda_device_test cuda_backend_test)
-benches=(cuda_attention_bench)
+benches=(cuda_attention_bench cuda_decode_step_bench)
 cmake --build "$build" -j2 --target "${tests[@]}" "${benches[@]}"
 rm -rf "$dest"
 mkdir -p "$dest/bin" "$dest/lib"

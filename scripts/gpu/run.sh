@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the packed GPU tests and benchmark (scripts/gpu/pack.sh) on the GPU
 # machine, which has the driver and CUDA but no gRPC/Abseil/GoogleTest and no
-# network. Writes at most 4 files under $OUT (the device tool returns 8):
-# device.txt, tests.log, gpu-attention-bandwidth.md, summary.txt. Usage, from
+# network. Writes 6 files under $OUT (the device tool returns 8): device.txt,
+# tests.log, summary.txt, gpu-attention-bandwidth.md, gpu-decode-step.md and
+# gpu-decode-torch.md (PyTorch on the same shapes, if python3 has torch). Usage, from
 # the repository root on the GPU machine (device tool: carry ["gpu-carry"]):
 #   bash scripts/gpu/run.sh [--quick]
 set -uo pipefail
@@ -40,5 +41,14 @@ bench_args=(--out "$out/gpu-attention-bandwidth.md")
 start=$(date +%s)
 timeout 400 "$carry/bin/cuda_attention_bench" "${bench_args[@]}" > /dev/null 2>> "$out/tests.log"
 echo "cuda_attention_bench rc=$? $(( $(date +%s) - start ))s" >> "$summary"
+start=$(date +%s)
+timeout 300 "$carry/bin/cuda_decode_step_bench" --out "$out/gpu-decode-step.md" > /dev/null 2>> "$out/tests.log"
+echo "cuda_decode_step_bench rc=$? $(( $(date +%s) - start ))s" >> "$summary"
+if python3 -c "import torch" 2>/dev/null; then
+  start=$(date +%s)
+  timeout 300 python3 "$root/bench/e2e/torch_decode_step.py" --out "$out/gpu-decode-torch.md" \
+    > /dev/null 2>> "$out/tests.log"
+  echo "torch_decode_step rc=$? $(( $(date +%s) - start ))s" >> "$summary"
+fi
 cat "$summary"
 grep -E "FAILED|Failure" "$out/tests.log" | head -20
