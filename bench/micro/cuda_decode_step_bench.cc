@@ -25,8 +25,10 @@ int Main(int argc, char** argv) {
   int64_t layers = 32;
   DType kv = DType::kBF16;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--out") && i + 1 < argc) out_path = argv[++i];
-    else if (!std::strcmp(argv[i], "--layers") && i + 1 < argc) layers = std::atoi(argv[++i]);
+    if (!std::strcmp(argv[i], "--out") && i + 1 < argc)
+      out_path = argv[++i];
+    else if (!std::strcmp(argv[i], "--layers") && i + 1 < argc)
+      layers = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--kv") && i + 1 < argc) {
       kv = std::string(argv[++i]) == "fp8-e4m3" ? DType::kFp8E4M3 : DType::kBF16;
     }
@@ -56,7 +58,9 @@ int Main(int argc, char** argv) {
   auto to_device = [device](void* d, const void* s, int64_t n) {
     return device->CopyToDevice(d, s, n);
   };
-  auto to_host = [device](void* d, const void* s, int64_t n) { return device->CopyToHost(d, s, n); };
+  auto to_host = [device](void* d, const void* s, int64_t n) {
+    return device->CopyToHost(d, s, n);
+  };
   auto model = BackendLlama::Create(device, to_device, to_host, shape, 1);
   if (!model.ok()) {
     std::fprintf(stderr, "model: %s\n", std::string(model.status().message()).c_str());

@@ -52,8 +52,8 @@ absl::StatusOr<WeightView> BackendLlama::RandomWeight(int64_t rows, int64_t cols
       std::memcpy(host.data() + i * elem, encoded.data() + from * elem, run * elem);
       i += run;
     }
-    RETURN_IF_ERROR(to_backend_(static_cast<uint8_t*>(data) + done * elem, host.data(),
-                                count * elem));
+    RETURN_IF_ERROR(
+        to_backend_(static_cast<uint8_t*>(data) + done * elem, host.data(), count * elem));
     done += count;
   }
   weight_bytes_ += bytes;
@@ -92,8 +92,8 @@ absl::StatusOr<std::unique_ptr<BackendLlama>> BackendLlama::Create(Backend* back
     ASSIGN_OR_RETURN(layer.attn_norm, m->Ones(s.hidden));
     ASSIGN_OR_RETURN(layer.ffn_norm, m->Ones(s.hidden));
     const int64_t slots = blocks * s.kv_heads * 16;
-    layer.kv = PagedKvView{nullptr, nullptr, nullptr, nullptr, s.kv_dtype, blocks, s.kv_heads,
-                           s.head_dim, 16};
+    layer.kv = PagedKvView{nullptr, nullptr,    nullptr,    nullptr, s.kv_dtype,
+                           blocks,  s.kv_heads, s.head_dim, 16};
     ASSIGN_OR_RETURN(layer.kv.k, m->Buffer(slots * s.head_dim * DTypeSize(s.kv_dtype)));
     ASSIGN_OR_RETURN(layer.kv.v, m->Buffer(slots * s.head_dim * DTypeSize(s.kv_dtype)));
     if (IsFp8(s.kv_dtype)) {
@@ -108,8 +108,8 @@ absl::StatusOr<std::unique_ptr<BackendLlama>> BackendLlama::Create(Backend* back
   ASSIGN_OR_RETURN(m->lm_head_, m->RandomWeight(s.vocab, s.hidden, seed + 1001));
   ASSIGN_OR_RETURN(m->final_norm_, m->Ones(s.hidden));
   const int64_t t = s.max_tokens;
-  float** floats[] = {&m->x_, &m->normed_, &m->q_, &m->k_, &m->v_, &m->attn_, &m->gate_, &m->up_,
-                      &m->logits_};
+  float** floats[] = {&m->x_,    &m->normed_, &m->q_,  &m->k_,     &m->v_,
+                      &m->attn_, &m->gate_,   &m->up_, &m->logits_};
   const int64_t widths[] = {s.hidden, s.hidden, qw, kvw, kvw, qw, s.ffn, s.ffn, s.vocab};
   for (int i = 0; i < 9; ++i) {
     ASSIGN_OR_RETURN(void* data, m->Buffer(t * widths[i] * 4));

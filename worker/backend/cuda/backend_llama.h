@@ -64,7 +64,9 @@ class BackendLlama {
   };
   BackendLlama(Backend* backend, BackendCopy to_backend, BackendCopy to_host,
                const LlamaShape& shape)
-      : backend_(backend), to_backend_(std::move(to_backend)), to_host_(std::move(to_host)),
+      : backend_(backend),
+        to_backend_(std::move(to_backend)),
+        to_host_(std::move(to_host)),
         shape_(shape) {}
   absl::StatusOr<void*> Buffer(int64_t bytes);
   absl::StatusOr<WeightView> RandomWeight(int64_t rows, int64_t cols, uint32_t seed);

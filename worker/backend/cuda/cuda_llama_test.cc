@@ -73,7 +73,9 @@ TEST_P(CudaLlamaTest, PrefillAndGreedyDecodeAgreeWithTheCpu) {
   auto to_device = [device](void* d, const void* s, int64_t n) {
     return device->CopyToDevice(d, s, n);
   };
-  auto to_host = [device](void* d, const void* s, int64_t n) { return device->CopyToHost(d, s, n); };
+  auto to_host = [device](void* d, const void* s, int64_t n) {
+    return device->CopyToHost(d, s, n);
+  };
   auto cuda = BackendLlama::Create(device, to_device, to_host, shape, 7);
   ASSERT_TRUE(cuda.ok()) << cuda.status();
   // Sequence 0: a 9-token prompt; sequence 1: a 3-token prompt; both in one step.
