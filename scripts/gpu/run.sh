@@ -12,11 +12,24 @@
 #     --quick      the attention benchmark on 2 contexts x 2 batches only
 #     --sanitize   also run a few attention cases under compute-sanitizer memcheck
 #     --tests-only skip the benchmarks
+#   bash scripts/gpu/run.sh --model-test MODEL.gguf
+#     runs the packed cuda_model_test (pack.sh --model-test) on that model file
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-carry=$root/gpu-carry
+carry=${GQA_GPU_CARRY:-$root/gpu-carry}  # where pack.sh's folder is on this machine
 out=${OUT:-$root/gpu-out}
 quick=0 sanitize=0 tests_only=0
+if [[ "${1:-}" == "--model-test" ]]; then
+  mkdir -p "$out"
+  export LD_LIBRARY_PATH=$carry/lib:/usr/local/cuda/lib64${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  for lib in libcublas.so.13 libnccl.so.2; do
+    found=$(find /usr/local/cuda/lib64/ /opt /usr/local/lib -name "$lib" 2>/dev/null | head -1)
+    [[ -n "$found" ]] && LD_LIBRARY_PATH=$LD_LIBRARY_PATH:$(dirname "$found")
+  done
+  GQA_DEFAULT_MODEL=$2 timeout 500 "$carry/bin/cuda_model_test" --gtest_color=no \
+    2>&1 | tee "$out/model-test.log"
+  exit "${PIPESTATUS[0]}"
+fi
 for arg in "$@"; do
   case $arg in
     --quick) quick=1 ;;

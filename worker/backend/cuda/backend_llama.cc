@@ -78,7 +78,6 @@ absl::StatusOr<std::unique_ptr<BackendLlama>> BackendLlama::Create(Backend* back
   std::unique_ptr<BackendLlama> m(
       new BackendLlama(backend, std::move(to_backend), std::move(to_host), s));
   const int64_t qw = s.q_heads * s.head_dim, kvw = s.kv_heads * s.head_dim;
-  const int64_t blocks = s.max_seqs * BlocksPerSeq(s);
   for (int64_t l = 0; l < s.num_layers; ++l) {
     Layer layer;
     const uint32_t base = seed + 16 * static_cast<uint32_t>(l);
@@ -91,49 +90,114 @@ absl::StatusOr<std::unique_ptr<BackendLlama>> BackendLlama::Create(Backend* back
     ASSIGN_OR_RETURN(layer.w_down, m->RandomWeight(s.hidden, s.ffn, base + 7));
     ASSIGN_OR_RETURN(layer.attn_norm, m->Ones(s.hidden));
     ASSIGN_OR_RETURN(layer.ffn_norm, m->Ones(s.hidden));
-    const int64_t slots = blocks * s.kv_heads * 16;
-    layer.kv = PagedKvView{nullptr, nullptr,    nullptr,    nullptr, s.kv_dtype,
-                           blocks,  s.kv_heads, s.head_dim, 16};
-    ASSIGN_OR_RETURN(layer.kv.k, m->Buffer(slots * s.head_dim * DTypeSize(s.kv_dtype)));
-    ASSIGN_OR_RETURN(layer.kv.v, m->Buffer(slots * s.head_dim * DTypeSize(s.kv_dtype)));
-    if (IsFp8(s.kv_dtype)) {
-      ASSIGN_OR_RETURN(void* ks, m->Buffer(slots * 4));
-      ASSIGN_OR_RETURN(void* vs, m->Buffer(slots * 4));
-      layer.kv.k_scale = static_cast<float*>(ks);
-      layer.kv.v_scale = static_cast<float*>(vs);
-    }
     m->layers_.push_back(layer);
   }
   ASSIGN_OR_RETURN(m->embedding_, m->RandomWeight(s.vocab, s.hidden, seed + 1000));
   ASSIGN_OR_RETURN(m->lm_head_, m->RandomWeight(s.vocab, s.hidden, seed + 1001));
   ASSIGN_OR_RETURN(m->final_norm_, m->Ones(s.hidden));
+  RETURN_IF_ERROR(m->AllocateState());
+  return m;
+}
+
+absl::Status BackendLlama::AllocateState() {
+  const LlamaShape& s = shape_;
+  const int64_t qw = s.q_heads * s.head_dim, kvw = s.kv_heads * s.head_dim;
+  const int64_t blocks = s.max_seqs * BlocksPerSeq(s);
+  for (Layer& layer : layers_) {
+    const int64_t slots = blocks * s.kv_heads * 16;
+    layer.kv = PagedKvView{nullptr, nullptr,    nullptr,    nullptr, s.kv_dtype,
+                           blocks,  s.kv_heads, s.head_dim, 16};
+    ASSIGN_OR_RETURN(layer.kv.k, Buffer(slots * s.head_dim * DTypeSize(s.kv_dtype)));
+    ASSIGN_OR_RETURN(layer.kv.v, Buffer(slots * s.head_dim * DTypeSize(s.kv_dtype)));
+    if (IsFp8(s.kv_dtype)) {
+      ASSIGN_OR_RETURN(void* ks, Buffer(slots * 4));
+      ASSIGN_OR_RETURN(void* vs, Buffer(slots * 4));
+      layer.kv.k_scale = static_cast<float*>(ks);
+      layer.kv.v_scale = static_cast<float*>(vs);
+    }
+  }
   const int64_t t = s.max_tokens;
-  float** floats[] = {&m->x_,    &m->normed_, &m->q_,  &m->k_,     &m->v_,
-                      &m->attn_, &m->gate_,   &m->up_, &m->logits_};
+  float** floats[] = {&x_, &normed_, &q_, &k_, &v_, &attn_, &gate_, &up_, &logits_};
   const int64_t widths[] = {s.hidden, s.hidden, qw, kvw, kvw, qw, s.ffn, s.ffn, s.vocab};
   for (int i = 0; i < 9; ++i) {
-    ASSIGN_OR_RETURN(void* data, m->Buffer(t * widths[i] * 4));
+    ASSIGN_OR_RETURN(void* data, Buffer(t * widths[i] * 4));
     *floats[i] = static_cast<float*>(data);
   }
-  int32_t** ints[] = {&m->ids_, &m->positions_, &m->seq_idx_, &m->context_lens_};
+  int32_t** ints[] = {&ids_, &positions_, &seq_idx_, &context_lens_};
   for (int32_t** p : ints) {
-    ASSIGN_OR_RETURN(void* data, m->Buffer(t * 4));
+    ASSIGN_OR_RETURN(void* data, Buffer(t * 4));
     *p = static_cast<int32_t*>(data);
   }
-  ASSIGN_OR_RETURN(void* slots, m->Buffer(t * 8));
-  m->slots_ = static_cast<int64_t*>(slots);
+  ASSIGN_OR_RETURN(void* slots, Buffer(t * 8));
+  slots_ = static_cast<int64_t*>(slots);
   std::vector<int32_t> tables(blocks);  // sequence s owns blocks [s * per_seq, (s + 1) * per_seq)
   for (int64_t b = 0; b < blocks; ++b) tables[b] = static_cast<int32_t>(b);
-  ASSIGN_OR_RETURN(void* table_data, m->Buffer(blocks * 4));
-  m->block_tables_ = static_cast<int32_t*>(table_data);
-  RETURN_IF_ERROR(m->to_backend_(table_data, tables.data(), blocks * 4));
+  ASSIGN_OR_RETURN(void* table_data, Buffer(blocks * 4));
+  block_tables_ = static_cast<int32_t*>(table_data);
+  return to_backend_(table_data, tables.data(), blocks * 4);
+}
+
+absl::StatusOr<WeightView> BackendLlama::UploadWeight(const WeightView& host, int64_t rows,
+                                                      int64_t cols) {
+  if (host.format != shape_.weight_format || host.rows != rows || host.cols != cols ||
+      (host.row_stride_bytes != 0 && host.row_stride_bytes != RowBytes(host.format, cols))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("BackendLlama: weight [", host.rows, ", ", host.cols, "] ",
+                     WeightFormatName(host.format), " where [", rows, ", ", cols, "] ",
+                     WeightFormatName(shape_.weight_format), " packed is expected"));
+  }
+  const int64_t bytes = rows * RowBytes(host.format, cols);
+  ASSIGN_OR_RETURN(void* data, Buffer(bytes));
+  RETURN_IF_ERROR(to_backend_(data, host.data, bytes));
+  weight_bytes_ += bytes;
+  return WeightView{host.format, data, rows, cols, 0};
+}
+
+absl::StatusOr<float*> BackendLlama::UploadNorm(const float* host) {
+  ASSIGN_OR_RETURN(void* data, Buffer(shape_.hidden * 4));
+  RETURN_IF_ERROR(to_backend_(data, host, shape_.hidden * 4));
+  return static_cast<float*>(data);
+}
+
+absl::StatusOr<std::unique_ptr<BackendLlama>> BackendLlama::CreateFromHost(
+    Backend* backend, BackendCopy to_backend, BackendCopy to_host, const LlamaShape& s,
+    const LlamaHostWeights& w) {
+  if (static_cast<int64_t>(w.layers.size()) < s.num_layers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("BackendLlama: ", w.layers.size(), " layers, ", s.num_layers, " wanted"));
+  }
+  std::unique_ptr<BackendLlama> m(
+      new BackendLlama(backend, std::move(to_backend), std::move(to_host), s));
+  const int64_t qw = s.q_heads * s.head_dim, kvw = s.kv_heads * s.head_dim;
+  for (int64_t l = 0; l < s.num_layers; ++l) {
+    const LlamaHostWeights::Layer& h = w.layers[l];
+    Layer layer;
+    ASSIGN_OR_RETURN(layer.wq, m->UploadWeight(h.wq, qw, s.hidden));
+    ASSIGN_OR_RETURN(layer.wk, m->UploadWeight(h.wk, kvw, s.hidden));
+    ASSIGN_OR_RETURN(layer.wv, m->UploadWeight(h.wv, kvw, s.hidden));
+    ASSIGN_OR_RETURN(layer.wo, m->UploadWeight(h.wo, s.hidden, qw));
+    ASSIGN_OR_RETURN(layer.w_gate, m->UploadWeight(h.w_gate, s.ffn, s.hidden));
+    ASSIGN_OR_RETURN(layer.w_up, m->UploadWeight(h.w_up, s.ffn, s.hidden));
+    ASSIGN_OR_RETURN(layer.w_down, m->UploadWeight(h.w_down, s.hidden, s.ffn));
+    ASSIGN_OR_RETURN(layer.attn_norm, m->UploadNorm(h.attn_norm));
+    ASSIGN_OR_RETURN(layer.ffn_norm, m->UploadNorm(h.ffn_norm));
+    m->layers_.push_back(layer);
+  }
+  ASSIGN_OR_RETURN(m->embedding_, m->UploadWeight(w.token_embedding, s.vocab, s.hidden));
+  if (w.lm_head.data == w.token_embedding.data) {
+    m->lm_head_ = m->embedding_;  // tied
+  } else {
+    ASSIGN_OR_RETURN(m->lm_head_, m->UploadWeight(w.lm_head, s.vocab, s.hidden));
+  }
+  ASSIGN_OR_RETURN(m->final_norm_, m->UploadNorm(w.final_norm));
+  RETURN_IF_ERROR(m->AllocateState());
   return m;
 }
 
 absl::Status BackendLlama::RunLayer(const Layer& layer, int64_t t) {
   const LlamaShape& s = shape_;
   Backend& b = *backend_;
-  RETURN_IF_ERROR(b.RmsNorm({x_, layer.attn_norm, normed_, t, s.hidden, 1e-5f}));
+  RETURN_IF_ERROR(b.RmsNorm({x_, layer.attn_norm, normed_, t, s.hidden, s.norm_eps}));
   RETURN_IF_ERROR(b.Gemm({normed_, layer.wq, q_, t, false}));
   RETURN_IF_ERROR(b.Gemm({normed_, layer.wk, k_, t, false}));
   RETURN_IF_ERROR(b.Gemm({normed_, layer.wv, v_, t, false}));
@@ -145,7 +209,9 @@ absl::Status BackendLlama::RunLayer(const Layer& layer, int64_t t) {
   rope.num_q_heads = s.q_heads;
   rope.num_kv_heads = s.kv_heads;
   rope.head_dim = s.head_dim;
-  rope.theta = 500000.0;
+  rope.theta = s.rope_theta;
+  rope.scaling = s.rope_scaling;
+  rope.interleaved_pairs = s.rope_interleaved_pairs;
   RETURN_IF_ERROR(b.Rope(rope));
   RETURN_IF_ERROR(b.WriteKv({k_, v_, slots_, t, layer.kv}));
   AttentionParams a;
@@ -162,7 +228,7 @@ absl::Status BackendLlama::RunLayer(const Layer& layer, int64_t t) {
   a.softmax_scale = 1.0f / std::sqrt(static_cast<float>(s.head_dim));
   RETURN_IF_ERROR(b.PagedAttention(a));
   RETURN_IF_ERROR(b.Gemm({attn_, layer.wo, x_, t, true}));
-  RETURN_IF_ERROR(b.RmsNorm({x_, layer.ffn_norm, normed_, t, s.hidden, 1e-5f}));
+  RETURN_IF_ERROR(b.RmsNorm({x_, layer.ffn_norm, normed_, t, s.hidden, s.norm_eps}));
   RETURN_IF_ERROR(b.Gemm({normed_, layer.w_gate, gate_, t, false}));
   RETURN_IF_ERROR(b.Gemm({normed_, layer.w_up, up_, t, false}));
   RETURN_IF_ERROR(b.SwiGlu({gate_, up_, gate_, t, s.ffn}));
@@ -195,7 +261,7 @@ absl::Status BackendLlama::Step(const std::vector<int32_t>& token_ids,
   RETURN_IF_ERROR(to_backend_(slots_, slots.data(), t * 8));
   RETURN_IF_ERROR(backend_->Embedding({embedding_, ids_, x_, t}));
   for (const Layer& layer : layers_) RETURN_IF_ERROR(RunLayer(layer, t));
-  RETURN_IF_ERROR(backend_->RmsNorm({x_, final_norm_, normed_, t, s.hidden, 1e-5f}));
+  RETURN_IF_ERROR(backend_->RmsNorm({x_, final_norm_, normed_, t, s.hidden, s.norm_eps}));
   RETURN_IF_ERROR(backend_->Gemm({normed_, lm_head_, logits_, t, false}));
   last_tokens_ = t;
   return backend_->Synchronize();

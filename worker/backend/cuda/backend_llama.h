@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/model_config.h"
 #include "worker/backend/backend.h"
 
 namespace gqa {
@@ -30,6 +31,25 @@ struct LlamaShape {
   int64_t max_seqs = 1;      // sequences the cache holds
   int64_t max_context = 64;  // slots per sequence
   int64_t max_tokens = 64;   // tokens per step
+  double rope_theta = 500000.0;
+  RopeScaling rope_scaling;
+  bool rope_interleaved_pairs = false;  // RopeParams::interleaved_pairs (GGUF llama: true)
+  float norm_eps = 1e-5f;
+};
+
+// Host weights to upload instead of random ones (a real checkpoint's views,
+// e.g. the engine's ModelWeights with tp = 1): formats F32 or BF16, rows
+// packed, norms F32. Borrowed for the duration of CreateFromHost().
+struct LlamaHostWeights {
+  struct Layer {
+    const float* attn_norm = nullptr;  // [hidden]
+    const float* ffn_norm = nullptr;   // [hidden]
+    WeightView wq, wk, wv, wo, w_gate, w_up, w_down;
+  };
+  WeightView token_embedding;         // [vocab, hidden]
+  WeightView lm_head;                 // [vocab, hidden]
+  const float* final_norm = nullptr;  // [hidden]
+  std::vector<Layer> layers;          // the first shape.num_layers are used
 };
 
 // Moves bytes between host memory and a backend's memory.
@@ -44,6 +64,12 @@ class BackendLlama {
                                                               BackendCopy to_host,
                                                               const LlamaShape& shape,
                                                               uint32_t seed);
+
+  // The same model with `weights` uploaded. INVALID_ARGUMENT when a weight's
+  // format is not the shape's or its shape differs.
+  static absl::StatusOr<std::unique_ptr<BackendLlama>> CreateFromHost(
+      Backend* backend, BackendCopy to_backend, BackendCopy to_host, const LlamaShape& shape,
+      const LlamaHostWeights& weights);
 
   // One forward step: token t is token_ids[t] of sequence seq_idx[t] at
   // position positions[t] (it attends to positions [0, positions[t]]).
@@ -70,6 +96,10 @@ class BackendLlama {
         shape_(shape) {}
   absl::StatusOr<void*> Buffer(int64_t bytes);
   absl::StatusOr<WeightView> RandomWeight(int64_t rows, int64_t cols, uint32_t seed);
+  absl::StatusOr<WeightView> UploadWeight(const WeightView& host, int64_t rows, int64_t cols);
+  absl::StatusOr<float*> UploadNorm(const float* host);
+  // Everything but the weights: caches, activations, step arrays.
+  absl::Status AllocateState();
   absl::StatusOr<float*> Ones(int64_t n);
   absl::Status RunLayer(const Layer& layer, int64_t tokens);
 
