@@ -73,15 +73,19 @@ class CudaBackendImpl : public CudaBackend {
 
   absl::Status CopyToDevice(void* device_dst, const void* host_src, int64_t bytes) override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
+    // On the backend's own stream: a plain cudaMemcpy from pageable memory may
+    // return before its DMA lands, unordered with the non-blocking stream.
+    GQA_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, stream_.get()));
     GQA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_.get()));
-    GQA_CUDA_RETURN_IF_ERROR(cudaMemcpy(device_dst, host_src, bytes, cudaMemcpyHostToDevice));
     return absl::OkStatus();
   }
 
   absl::Status CopyToHost(void* host_dst, const void* device_src, int64_t bytes) override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
+    GQA_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, stream_.get()));
     GQA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_.get()));
-    GQA_CUDA_RETURN_IF_ERROR(cudaMemcpy(host_dst, device_src, bytes, cudaMemcpyDeviceToHost));
     return absl::OkStatus();
   }
 
@@ -170,12 +174,13 @@ class CudaBackendImpl : public CudaBackend {
   // last call (and clears it).
   absl::Status Synchronize() override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
-    GQA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_.get()));
     long long word[4] = {0, 0, 0, 0};
-    GQA_CUDA_RETURN_IF_ERROR(
-        cudaMemcpy(word, error_word_.data(), sizeof(word), cudaMemcpyDeviceToHost));
+    GQA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(word, error_word_.data(), sizeof(word),
+                                             cudaMemcpyDeviceToHost, stream_.get()));
+    GQA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_.get()));
     if (word[0] == 0) return absl::OkStatus();
-    GQA_CUDA_RETURN_IF_ERROR(cudaMemset(error_word_.data(), 0, sizeof(word)));
+    GQA_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(error_word_.data(), 0, sizeof(word), stream_.get()));
+    GQA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_.get()));
     return absl::InvalidArgumentError(cuda::DescribeDeviceError(word));
   }
 

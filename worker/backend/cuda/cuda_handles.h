@@ -46,7 +46,10 @@ class DeviceMemory {
           "cannot allocate ", size_bytes, " bytes of device memory: ", cudaGetErrorString(error)));
     }
     memory.size_bytes_ = size_bytes;
+    // NOTE: cudaMemset runs on the legacy default stream, which does not
+    // order the backend's non-blocking stream: wait for it here.
     GQA_CUDA_RETURN_IF_ERROR(cudaMemset(memory.data_, 0, static_cast<size_t>(size_bytes)));
+    GQA_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
     return memory;
   }
 
