@@ -37,7 +37,7 @@ absl::Status ValidateOnHost(const AttentionParams& p) {
     return absl::InvalidArgumentError(
         "attention: column_sums and column_sum_offsets must be given together");
   }
-  if (p.num_tokens < 0 || p.num_seqs <= 0 || p.max_blocks_per_seq <= 0) {
+  if (p.num_tokens < 0 || (p.num_tokens > 0 && (p.num_seqs <= 0 || p.max_blocks_per_seq <= 0))) {
     return absl::InvalidArgumentError(absl::StrCat("attention: bad batch num_tokens=", p.num_tokens,
                                                    " num_seqs=", p.num_seqs,
                                                    " max_blocks_per_seq=", p.max_blocks_per_seq));
