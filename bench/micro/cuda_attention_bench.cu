@@ -22,13 +22,13 @@
 namespace gqa::cuda {
 namespace {
 
-#define BENCH_CHECK(expr)                                                             \
-  do {                                                                                \
-    const cudaError_t bench_error_ = (expr);                                          \
-    if (bench_error_ != cudaSuccess) {                                                \
+#define BENCH_CHECK(expr)                                                               \
+  do {                                                                                  \
+    const cudaError_t bench_error_ = (expr);                                            \
+    if (bench_error_ != cudaSuccess) {                                                  \
       std::fprintf(stderr, "%s failed: %s\n", #expr, cudaGetErrorString(bench_error_)); \
-      std::exit(1);                                                                   \
-    }                                                                                 \
+      std::exit(1);                                                                     \
+    }                                                                                   \
   } while (false)
 
 __global__ void StreamReadKernel(const uint4* data, int64_t words, unsigned* sink) {
@@ -156,7 +156,8 @@ Result RunConfig(const Shape& s, DType dtype, int64_t batch, int64_t context, in
   std::mt19937 rng(5);
   for (int c = 0; c < copies; ++c) {
     int32_t* first = host_tables.data() + c * batch * blocks_per_seq;
-    std::iota(first, first + batch * blocks_per_seq, static_cast<int32_t>(c * batch * blocks_per_seq));
+    std::iota(first, first + batch * blocks_per_seq,
+              static_cast<int32_t>(c * batch * blocks_per_seq));
     std::shuffle(first, first + batch * blocks_per_seq, rng);
   }
   std::vector<int32_t> host_seq(batch), host_ctx(batch, static_cast<int32_t>(context));
@@ -164,7 +165,8 @@ Result RunConfig(const Shape& s, DType dtype, int64_t batch, int64_t context, in
   BENCH_CHECK(cudaMalloc(&tables, host_tables.size() * 4));
   BENCH_CHECK(cudaMalloc(&seq_idx, batch * 4));
   BENCH_CHECK(cudaMalloc(&context_lens, batch * 4));
-  BENCH_CHECK(cudaMemcpy(tables, host_tables.data(), host_tables.size() * 4, cudaMemcpyHostToDevice));
+  BENCH_CHECK(
+      cudaMemcpy(tables, host_tables.data(), host_tables.size() * 4, cudaMemcpyHostToDevice));
   BENCH_CHECK(cudaMemcpy(seq_idx, host_seq.data(), batch * 4, cudaMemcpyHostToDevice));
   BENCH_CHECK(cudaMemcpy(context_lens, host_ctx.data(), batch * 4, cudaMemcpyHostToDevice));
   AttentionParams p;
@@ -185,8 +187,8 @@ Result RunConfig(const Shape& s, DType dtype, int64_t batch, int64_t context, in
     if (!RunAttention(run, num_sms, /*query_tile=*/0, scratch, errors, stream).ok()) failed = true;
   });
   if (failed) std::fprintf(stderr, "attention failed for %s\n", s.name);
-  const int64_t read = kv_bytes + (IsFp8(dtype) ? batch * context * s.kv_heads * 8 : 0) +
-                       batch * blocks_per_seq * 4;
+  const int64_t read =
+      kv_bytes + (IsFp8(dtype) ? batch * context * s.kv_heads * 8 : 0) + batch * blocks_per_seq * 4;
   r.us = ms * 1e3;
   r.gbps = read / (ms * 1e-3) / 1e9;
   for (void* ptr : {static_cast<void*>(k), static_cast<void*>(v), static_cast<void*>(k_scale),
@@ -203,9 +205,12 @@ int Main(int argc, char** argv) {
   bool quick = false;
   double max_kv_gib = 16;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--out") && i + 1 < argc) out_path = argv[++i];
-    else if (!std::strcmp(argv[i], "--quick")) quick = true;
-    else if (!std::strcmp(argv[i], "--max-kv-gib") && i + 1 < argc) max_kv_gib = std::atof(argv[++i]);
+    if (!std::strcmp(argv[i], "--out") && i + 1 < argc)
+      out_path = argv[++i];
+    else if (!std::strcmp(argv[i], "--quick"))
+      quick = true;
+    else if (!std::strcmp(argv[i], "--max-kv-gib") && i + 1 < argc)
+      max_kv_gib = std::atof(argv[++i]);
   }
   auto devices = ListCudaDevices();
   if (!devices.ok()) {
@@ -225,38 +230,42 @@ int Main(int argc, char** argv) {
   md += "Device: " + dev.name + " (" + std::to_string(dev.num_sms) + " SMs), " +
         CudaLibraryVersions() + "\n\n";
   char line[512];
-  std::snprintf(line, sizeof(line),
-                "Read-only streaming kernel, same run: **%.0f GB/s** (4 GiB, 16-byte loads).\n\n"
-                "head_dim 128, block size 16, shuffled block tables, one decode token per "
-                "sequence. GB/s = (K + V + FP8 scales + block tables) bytes / median time of 20.\n\n"
-                "| shape | q/kv heads | batch | context | dtype | us | GB/s | %% of stream | fp8 speedup |\n"
-                "|---|---|---|---|---|---|---|---|---|\n",
-                stream_gbps);
+  std::snprintf(
+      line, sizeof(line),
+      "Read-only streaming kernel, same run: **%.0f GB/s** (4 GiB, 16-byte loads).\n\n"
+      "head_dim 128, block size 16, shuffled block tables, one decode token per "
+      "sequence. GB/s = (K + V + FP8 scales + block tables) bytes / median time of 20.\n\n"
+      "| shape | q/kv heads | batch | context | dtype | us | GB/s | %% of stream | fp8 speedup |\n"
+      "|---|---|---|---|---|---|---|---|---|\n",
+      stream_gbps);
   md += line;
-  const Shape shapes[] = {{"MHA", 32, 32}, {"GQA-3", 24, 8}, {"GQA-4", 32, 8},
-                          {"GQA-8", 64, 8}, {"MQA", 32, 1}};
-  const std::vector<int64_t> contexts = quick ? std::vector<int64_t>{1024, 32768}
-                                              : std::vector<int64_t>{1024, 4096, 16384, 32768};
-  const std::vector<int64_t> batches = quick ? std::vector<int64_t>{1, 64}
-                                             : std::vector<int64_t>{1, 8, 32, 64};
+  const Shape shapes[] = {
+      {"MHA", 32, 32}, {"GQA-3", 24, 8}, {"GQA-4", 32, 8}, {"GQA-8", 64, 8}, {"MQA", 32, 1}};
+  const std::vector<int64_t> contexts =
+      quick ? std::vector<int64_t>{1024, 32768} : std::vector<int64_t>{1024, 4096, 16384, 32768};
+  const std::vector<int64_t> batches =
+      quick ? std::vector<int64_t>{1, 64} : std::vector<int64_t>{1, 8, 32, 64};
   const int64_t max_kv = static_cast<int64_t>(max_kv_gib * (1 << 30));
   for (const Shape& s : shapes) {
     for (const int64_t batch : batches) {
       for (const int64_t context : contexts) {
         const Result bf = RunConfig(s, DType::kBF16, batch, context, dev.num_sms, max_kv, stream,
                                     scratch, {error_word});
-        const Result f8 = RunConfig(s, DType::kFp8E4M3, batch, context, dev.num_sms, max_kv,
-                                    stream, scratch, {error_word});
+        const Result f8 = RunConfig(s, DType::kFp8E4M3, batch, context, dev.num_sms, max_kv, stream,
+                                    scratch, {error_word});
         for (int which = 0; which < 2; ++which) {
           const Result& r = which == 0 ? bf : f8;
           if (r.skipped) {
-            std::snprintf(line, sizeof(line), "| %s | %lld/%lld | %lld | %lld | %s | skipped (KV > %.0f GiB) | | | |\n",
+            std::snprintf(line, sizeof(line),
+                          "| %s | %lld/%lld | %lld | %lld | %s | skipped (KV > %.0f GiB) | | | |\n",
                           s.name, (long long)s.q_heads, (long long)s.kv_heads, (long long)batch,
                           (long long)context, which == 0 ? "bf16" : "fp8-e4m3", max_kv_gib);
           } else {
             char speedup[32] = "";
-            if (which == 1 && !bf.skipped) std::snprintf(speedup, sizeof(speedup), "%.2fx", bf.us / f8.us);
-            std::snprintf(line, sizeof(line), "| %s | %lld/%lld | %lld | %lld | %s | %.1f | %.0f | %.0f%% | %s |\n",
+            if (which == 1 && !bf.skipped)
+              std::snprintf(speedup, sizeof(speedup), "%.2fx", bf.us / f8.us);
+            std::snprintf(line, sizeof(line),
+                          "| %s | %lld/%lld | %lld | %lld | %s | %.1f | %.0f | %.0f%% | %s |\n",
                           s.name, (long long)s.q_heads, (long long)s.kv_heads, (long long)batch,
                           (long long)context, which == 0 ? "bf16" : "fp8-e4m3", r.us, r.gbps,
                           100.0 * r.gbps / stream_gbps, speedup);

@@ -5,18 +5,26 @@
 # the GPU machine has them: glibc's libraries, the driver (libcuda,
 # libnvidia-*), and the CUDA toolkit's large libraries (cuBLAS, cuBLASLt,
 # NCCL), which scripts/gpu/run.sh finds there. Usage:
-#   scripts/gpu/pack.sh [BUILD_DIR]      (default: build; builds the targets first)
+#   scripts/gpu/pack.sh [--model-test] [BUILD_DIR]   (default: build; builds the targets first)
+# --model-test packs cuda_model_test alone (it links the tokenizer's ICU, too
+# big to travel beside the rest); docs/cuda-backend.md says how the default
+# model travels to the GPU machine in pieces.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
+tests=(cuda_device_test cuda_backend_test)
+benches=(cuda_attention_bench cuda_decode_step_bench)
+if [[ "${1:-}" == "--model-test" ]]; then
+  tests=(cuda_model_test)
+  benches=()
+  shift
+fi
 build=${1:-$root/build}
 dest=$root/gpu-carry
-tests=(cuda_device_test cuda_backend_test)
-benches=(cuda_attention_bench)
-cmake --build "$build" -j2 --target "${tests[@]}" "${benches[@]}"
+cmake --build "$build" -j2 --target "${tests[@]}" "${benches[@]+"${benches[@]}"}"
 rm -rf "$dest"
 mkdir -p "$dest/bin" "$dest/lib"
 for name in "${tests[@]}"; do cp "$build/worker/backend/cuda/$name" "$dest/bin/"; done
-for name in "${benches[@]}"; do cp "$build/bench/$name" "$dest/bin/"; done
+for name in "${benches[@]+"${benches[@]}"}"; do cp "$build/bench/$name" "$dest/bin/"; done
 strip "$dest"/bin/*
 # What the GPU machine provides: glibc, the driver, and the CUDA toolkit's big libraries.
 provided='^(libc|libm|libdl|libpthread|librt|libresolv|ld-linux-x86-64|linux-vdso|libcuda|libnvidia|libcublas|libcublasLt|libnccl)\.'

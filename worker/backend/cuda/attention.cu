@@ -49,15 +49,16 @@ __device__ void WriteEmpty(const KernelParams& kp, int64_t t, int64_t first_head
 }
 
 template <typename T, int D>
-__global__ void __launch_bounds__(kThreads) AttentionKernel(const __grid_constant__ KernelParams kp) {
+__global__ void __launch_bounds__(kThreads)
+    AttentionKernel(const __grid_constant__ KernelParams kp) {
   using L = Layout<T, D>;
   const AttentionParams& p = kp.a;
   const PagedKvView& cache = p.cache;
   extern __shared__ uint4 smem_words[];
-  float* q_s = reinterpret_cast<float*>(smem_words);        // [tile_heads, D]
-  float* qs_s = q_s + kp.tile_heads * D;                      // [tile_heads, D] (q_sink)
+  float* q_s = reinterpret_cast<float*>(smem_words);              // [tile_heads, D]
+  float* qs_s = q_s + kp.tile_heads * D;                          // [tile_heads, D] (q_sink)
   char* k_s = reinterpret_cast<char*>(qs_s + kp.tile_heads * D);  // [kTile, kPitch]
-  char* v_s = k_s + kTile * L::kPitch;                        // [kTile, kPitch]
+  char* v_s = k_s + kTile * L::kPitch;                            // [kTile, kPitch]
   float* k_scale_s = reinterpret_cast<float*>(v_s + kTile * L::kPitch);
   float* v_scale_s = k_scale_s + kTile;
   long long* row_s = reinterpret_cast<long long*>(v_scale_s + kTile);
@@ -70,7 +71,8 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(const __grid_constan
   const int64_t t = blockIdx.x / tiles / kv_heads;
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int64_t first_head = kv_head * group + gt * kAttentionGroupTile;
-  const int heads = static_cast<int>(std::min<int64_t>(kAttentionGroupTile, group - gt * kAttentionGroupTile));
+  const int heads =
+      static_cast<int>(std::min<int64_t>(kAttentionGroupTile, group - gt * kAttentionGroupTile));
 
   const bool reporter = tid == 0 && kv_head == 0 && gt == 0 && blockIdx.y == 0;
   const TokenView v = ReadToken(kp, t, kv_head, reporter);
@@ -110,7 +112,8 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(const __grid_constan
         const int64_t slot = start + tid;
         const int32_t block = table[slot / cache.block_size];
         if (block < 0 || block >= cache.num_blocks) {
-          RecordDeviceError(kp.errors, DeviceErrorCode::kBlockOutOfRange, t, block, cache.num_blocks);
+          RecordDeviceError(kp.errors, DeviceErrorCode::kBlockOutOfRange, t, block,
+                            cache.num_blocks);
         } else {
           row = (block * kv_heads + kv_head) * cache.block_size + slot % cache.block_size;
           flag = flags_needed ? SlotFlags(v, v.positions != nullptr ? v.positions[slot] : slot)
@@ -155,7 +158,8 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(const __grid_constan
         const char* k_row = k_s + lane * L::kPitch;
         float dot = 0.0f;
         for (int c = 0; c < L::kChunks; ++c) {
-          const Pack<T, L::kPerChunk> k = *reinterpret_cast<const Pack<T, L::kPerChunk>*>(k_row + c * 16);
+          const Pack<T, L::kPerChunk> k =
+              *reinterpret_cast<const Pack<T, L::kPerChunk>*>(k_row + c * 16);
 #pragma unroll
           for (int e = 0; e < L::kPerChunk; e += 4) {
             const float4 q4 = *reinterpret_cast<const float4*>(q_row + c * L::kPerChunk + e);
@@ -166,8 +170,9 @@ __global__ void __launch_bounds__(kThreads) AttentionKernel(const __grid_constan
         s = dot * (k_scale_s[lane] * p.softmax_scale);
       }
       if (v.wants_sums && lane < n) {
-        kp.plan.scores[((t * p.num_q_heads) + first_head + hh) * kp.plan.max_context + start +
-                       lane] = s;
+        kp.plan
+            .scores[((t * p.num_q_heads) + first_head + hh) * kp.plan.max_context + start + lane] =
+            s;
       }
       const float m_new = fmaxf(m[i], WarpMax(s));
       if (m_new == -INFINITY) continue;  // this head sees nothing in the tile yet
@@ -268,8 +273,9 @@ absl::Status Launch(const AttentionParams& p, const AttentionPlan& plan, DeviceE
                   static_cast<int>(std::min<int64_t>(plan.group, kAttentionGroupTile))};
   const size_t shared = SharedBytes<T, D>(kp.tile_heads);
   if (shared > 48 * 1024) {
-    GQA_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
-        AttentionKernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
+    GQA_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(AttentionKernel<T, D>,
+                                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                  static_cast<int>(shared)));
   }
   const dim3 grid(static_cast<unsigned>(p.num_tokens * p.cache.num_kv_heads * plan.num_group_tiles),
                   static_cast<unsigned>(plan.num_splits));

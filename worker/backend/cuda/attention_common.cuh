@@ -77,12 +77,14 @@ struct TokenView {
 };
 
 // Reads and checks the token's inputs; `report` says whether this block records errors.
-__device__ inline TokenView ReadToken(const KernelParams& kp, int64_t t, int64_t kv_head, bool report) {
+__device__ inline TokenView ReadToken(const KernelParams& kp, int64_t t, int64_t kv_head,
+                                      bool report) {
   const AttentionParams& p = kp.a;
   TokenView v;
   v.seq = p.seq_idx[t];
   if (v.seq < 0 || v.seq >= p.num_seqs) {
-    if (report) RecordDeviceError(kp.errors, DeviceErrorCode::kSeqIdxOutOfRange, t, v.seq, p.num_seqs);
+    if (report)
+      RecordDeviceError(kp.errors, DeviceErrorCode::kSeqIdxOutOfRange, t, v.seq, p.num_seqs);
     return v;
   }
   v.context = p.context_lens[t];
@@ -101,7 +103,8 @@ __device__ inline TokenView ReadToken(const KernelParams& kp, int64_t t, int64_t
     if (p.slot_positions != nullptr) {
       const SlotPositions map = p.slot_positions[v.seq];
       if (map.head_stride < 0) {
-        if (report) RecordDeviceError(kp.errors, DeviceErrorCode::kNegativePolicyValue, v.seq, -1, -1);
+        if (report)
+          RecordDeviceError(kp.errors, DeviceErrorCode::kNegativePolicyValue, v.seq, -1, -1);
         return v;
       }
       if (map.positions != nullptr) v.positions = map.positions + kv_head * map.head_stride;
@@ -122,9 +125,10 @@ __device__ inline TokenView ReadToken(const KernelParams& kp, int64_t t, int64_t
 
 // kSeen | kSink for a slot holding position `pos` (the rule on AttentionParams).
 __device__ __forceinline__ int SlotFlags(const TokenView& v, int64_t pos) {
-  const bool seen = v.everything || (pos >= 0 && pos <= v.query_position &&
-                                     (pos < v.num_sinks || v.recent_window == 0 ||
-                                      v.query_position - pos < v.recent_window));
+  const bool seen =
+      v.everything ||
+      (pos >= 0 && pos <= v.query_position &&
+       (pos < v.num_sinks || v.recent_window == 0 || v.query_position - pos < v.recent_window));
   if (!seen) return 0;
   return kSeen | (v.sink_queries && pos >= 0 && pos < v.num_sinks ? kSink : 0);
 }

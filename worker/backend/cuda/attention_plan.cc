@@ -37,14 +37,14 @@ absl::Status ValidateOnHost(const AttentionParams& p) {
     return absl::InvalidArgumentError(
         "attention: column_sums and column_sum_offsets must be given together");
   }
-  if (p.num_tokens < 0 || p.num_seqs <= 0 || p.max_blocks_per_seq <= 0) {
+  if (p.num_tokens < 0 || (p.num_tokens > 0 && (p.num_seqs <= 0 || p.max_blocks_per_seq <= 0))) {
     return absl::InvalidArgumentError(absl::StrCat("attention: bad batch num_tokens=", p.num_tokens,
                                                    " num_seqs=", p.num_seqs,
                                                    " max_blocks_per_seq=", p.max_blocks_per_seq));
   }
-  if (p.num_tokens > 0 && (p.q == nullptr || p.out == nullptr || p.seq_idx == nullptr ||
-                           p.context_lens == nullptr || p.block_tables == nullptr ||
-                           cache.k == nullptr || cache.v == nullptr)) {
+  if (p.num_tokens > 0 &&
+      (p.q == nullptr || p.out == nullptr || p.seq_idx == nullptr || p.context_lens == nullptr ||
+       p.block_tables == nullptr || cache.k == nullptr || cache.v == nullptr)) {
     return absl::InvalidArgumentError("attention: a required pointer is null");
   }
   return absl::OkStatus();
@@ -78,7 +78,8 @@ absl::Status RunAttention(const AttentionParams& p, int num_sms, int query_tile,
   if (p.num_tokens == 0) return absl::OkStatus();
   AttentionPlan plan = PlanAttention(p, num_sms, query_tile);
   const int64_t rows = p.num_tokens * p.num_q_heads;
-  const int64_t split_floats = plan.num_splits > 1 ? rows * plan.num_splits * (p.cache.head_dim + 2) : 0;
+  const int64_t split_floats =
+      plan.num_splits > 1 ? rows * plan.num_splits * (p.cache.head_dim + 2) : 0;
   const int64_t sum_floats = p.column_sums != nullptr ? rows * (plan.max_context + 2) : 0;
   if (split_floats + sum_floats > 0) {
     auto base = scratch.Get((split_floats + sum_floats) * static_cast<int64_t>(sizeof(float)));

@@ -24,17 +24,17 @@ constexpr int kMaxQueryTile = kAttentionGroupTile;  // group 1: 32 tokens x 1 he
 template <typename T, int D>
 constexpr size_t PrefillSharedBytes() {
   using L = Layout<T, D>;
-  return SharedBytes<T, D>(kAttentionGroupTile) +
-         kMaxQueryTile * (kTile + 4) * sizeof(int) + kTile * sizeof(int);
+  return SharedBytes<T, D>(kAttentionGroupTile) + kMaxQueryTile * (kTile + 4) * sizeof(int) +
+         kTile * sizeof(int);
 }
 
 // Per-token values of the run being processed, in shared memory.
 struct RunTokens {
-  int* context;       // [query_tile]
-  int* position;      // [query_tile]
-  int* wants_sums;    // [query_tile]
-  int* flags;         // [query_tile, kTile]: kSeen | kSink of each (token, slot)
-  int* any_seen;      // [kTile]: some token of the run sees the slot
+  int* context;     // [query_tile]
+  int* position;    // [query_tile]
+  int* wants_sums;  // [query_tile]
+  int* flags;       // [query_tile, kTile]: kSeen | kSink of each (token, slot)
+  int* any_seen;    // [kTile]: some token of the run sees the slot
 };
 
 // Writes the empty state of rows [first_row, first_row + rows) of tokens
@@ -71,8 +71,8 @@ __global__ void __launch_bounds__(kThreads) PrefillKernel(const __grid_constant_
   const AttentionParams& p = kp.a;
   const PagedKvView& cache = p.cache;
   extern __shared__ uint4 smem_words[];
-  float* q_s = reinterpret_cast<float*>(smem_words);                   // [32 rows, D]
-  float* qs_s = q_s + kAttentionGroupTile * D;                         // [32 rows, D]
+  float* q_s = reinterpret_cast<float*>(smem_words);                    // [32 rows, D]
+  float* qs_s = q_s + kAttentionGroupTile * D;                          // [32 rows, D]
   char* k_s = reinterpret_cast<char*>(qs_s + kAttentionGroupTile * D);  // [kTile, kPitch]
   char* v_s = k_s + kTile * L::kPitch;
   float* k_scale_s = reinterpret_cast<float*>(v_s + kTile * L::kPitch);
@@ -188,8 +188,8 @@ __global__ void __launch_bounds__(kThreads) PrefillKernel(const __grid_constant_
         for (int r = warp; r < rows; r += kWarps) {
           const int64_t t = r0 + r / group;
           if (run.wants_sums[r / group] && lane < n) {
-            kp.plan.scores[(t * p.num_q_heads + kv_head * group + r % group) *
-                               kp.plan.max_context + start + lane] = -INFINITY;
+            kp.plan.scores[(t * p.num_q_heads + kv_head * group + r % group) * kp.plan.max_context +
+                           start + lane] = -INFINITY;
           }
         }
         continue;
@@ -291,8 +291,9 @@ absl::Status Launch(const AttentionParams& p, const AttentionPlan& plan, DeviceE
   const KernelParams kp{p, plan, errors, kAttentionGroupTile};
   const size_t shared = PrefillSharedBytes<T, D>();
   if (shared > 48 * 1024) {
-    GQA_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(
-        PrefillKernel<T, D>, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(shared)));
+    GQA_CUDA_RETURN_IF_ERROR(cudaFuncSetAttribute(PrefillKernel<T, D>,
+                                                  cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                                  static_cast<int>(shared)));
   }
   const int64_t tiles = (p.num_tokens + plan.query_tile - 1) / plan.query_tile;
   const dim3 grid(static_cast<unsigned>(tiles * p.cache.num_kv_heads),

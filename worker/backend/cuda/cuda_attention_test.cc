@@ -92,12 +92,13 @@ TEST_P(CudaAttentionTest, DecodeEveryShape) {
     TestCache cache = BuildCache(GetParam(), s.kv_heads, s.dim, 16, contexts, rng);
     Batch b;
     for (size_t i = 0; i < contexts.size(); ++i) {
-      AddToken(b, static_cast<int32_t>(i), static_cast<int32_t>(contexts[i]), 0,
-               s.q_heads * s.dim, rng, false);
+      AddToken(b, static_cast<int32_t>(i), static_cast<int32_t>(contexts[i]), 0, s.q_heads * s.dim,
+               rng, false);
     }
     Compare(b, cache, s.q_heads,
             ("q_heads=" + std::to_string(s.q_heads) + " kv_heads=" + std::to_string(s.kv_heads) +
-             " dim=" + std::to_string(s.dim)).c_str());
+             " dim=" + std::to_string(s.dim))
+                .c_str());
     if (HasFatalFailure() || IsSkipped()) return;
   }
 }
@@ -171,8 +172,8 @@ TEST_P(CudaAttentionTest, SlotMapsWithHolesAndHeadStride) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaAttentionTest,
-                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16,
-                                           DType::kFp8E4M3, DType::kFp8E5M2),
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kFp8E4M3,
+                                           DType::kFp8E5M2),
                          [](const auto& info) { return test::DTypeTestName(info.param); });
 
 TEST(CudaAttentionErrorTest, UnsupportedHeadDimIsUnimplementedAndNamesIt) {

@@ -52,8 +52,8 @@ absl::Status ValidateView(const PagedKvView& cache, absl::string_view op) {
 
 class CudaBackendImpl : public CudaBackend {
  public:
-  CudaBackendImpl(const CudaBackendOptions& options, cuda::CudaDeviceInfo device,
-                  CudaStream stream, CublasHandle cublas, DeviceMemory error_word)
+  CudaBackendImpl(const CudaBackendOptions& options, cuda::CudaDeviceInfo device, CudaStream stream,
+                  CublasHandle cublas, DeviceMemory error_word)
       : options_(options),
         device_(std::move(device)),
         stream_(std::move(stream)),
@@ -73,15 +73,19 @@ class CudaBackendImpl : public CudaBackend {
 
   absl::Status CopyToDevice(void* device_dst, const void* host_src, int64_t bytes) override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
+    // On the backend's own stream: a plain cudaMemcpy from pageable memory may
+    // return before its DMA lands, unordered with the non-blocking stream.
+    GQA_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(device_dst, host_src, bytes, cudaMemcpyHostToDevice, stream_.get()));
     GQA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_.get()));
-    GQA_CUDA_RETURN_IF_ERROR(cudaMemcpy(device_dst, host_src, bytes, cudaMemcpyHostToDevice));
     return absl::OkStatus();
   }
 
   absl::Status CopyToHost(void* host_dst, const void* device_src, int64_t bytes) override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
+    GQA_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, stream_.get()));
     GQA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_.get()));
-    GQA_CUDA_RETURN_IF_ERROR(cudaMemcpy(host_dst, device_src, bytes, cudaMemcpyDeviceToHost));
     return absl::OkStatus();
   }
 
@@ -93,8 +97,8 @@ class CudaBackendImpl : public CudaBackend {
   absl::Status Embedding(const EmbeddingParams& p) override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
     if (p.table.cols % BlockElems(p.table.format) != 0) {
-      return absl::InvalidArgumentError(absl::StrCat("embedding: ", p.table.cols,
-                                                     " columns are not whole blocks"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("embedding: ", p.table.cols, " columns are not whole blocks"));
     }
     return cuda::LaunchEmbedding(p, errors(), stream_.get());
   }
@@ -112,9 +116,8 @@ class CudaBackendImpl : public CudaBackend {
     auto inv_freq = cpu::RopeInverseFrequencies(p.head_dim, p.theta, p.scaling);
     if (!inv_freq.ok()) return inv_freq.status();
     if (static_cast<int64_t>(inv_freq->size()) > cuda::kMaxRopePairs) {
-      return absl::UnimplementedError(absl::StrCat("rope: head_dim=", p.head_dim,
-                                                   " above the CUDA limit ",
-                                                   2 * cuda::kMaxRopePairs));
+      return absl::UnimplementedError(absl::StrCat(
+          "rope: head_dim=", p.head_dim, " above the CUDA limit ", 2 * cuda::kMaxRopePairs));
     }
     cuda::RopeFrequencies freq{};
     std::memcpy(freq.inv_freq, inv_freq->data(), inv_freq->size() * sizeof(double));
@@ -154,7 +157,8 @@ class CudaBackendImpl : public CudaBackend {
 
   absl::Status PagedAttention(const AttentionParams& p) override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
-    return cuda::RunAttention(p, device_.num_sms, options_.attention_query_tile, attention_scratch_, errors(), stream_.get());
+    return cuda::RunAttention(p, device_.num_sms, options_.attention_query_tile, attention_scratch_,
+                              errors(), stream_.get());
   }
 
   absl::Status ArgmaxRows(const float* logits, int64_t rows, int64_t vocab,
@@ -170,19 +174,18 @@ class CudaBackendImpl : public CudaBackend {
   // last call (and clears it).
   absl::Status Synchronize() override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
-    GQA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_.get()));
     long long word[4] = {0, 0, 0, 0};
-    GQA_CUDA_RETURN_IF_ERROR(
-        cudaMemcpy(word, error_word_.data(), sizeof(word), cudaMemcpyDeviceToHost));
+    GQA_CUDA_RETURN_IF_ERROR(cudaMemcpyAsync(word, error_word_.data(), sizeof(word),
+                                             cudaMemcpyDeviceToHost, stream_.get()));
+    GQA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_.get()));
     if (word[0] == 0) return absl::OkStatus();
-    GQA_CUDA_RETURN_IF_ERROR(cudaMemset(error_word_.data(), 0, sizeof(word)));
+    GQA_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(error_word_.data(), 0, sizeof(word), stream_.get()));
+    GQA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_.get()));
     return absl::InvalidArgumentError(cuda::DescribeDeviceError(word));
   }
 
  private:
-  cuda::DeviceErrorWord errors() const {
-    return {static_cast<long long*>(error_word_.data())};
-  }
+  cuda::DeviceErrorWord errors() const { return {static_cast<long long*>(error_word_.data())}; }
   // The engine thread may not be the one that created the backend.
   absl::Status SetDevice() const {
     GQA_CUDA_RETURN_IF_ERROR(cudaSetDevice(device_.device_idx));
@@ -208,9 +211,8 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> MakeCudaBackend(const CudaBackendOp
                                                "backend on this machine)"));
   }
   if (options.device_idx < 0 || options.device_idx >= static_cast<int>(devices->size())) {
-    return absl::InvalidArgumentError(absl::StrCat("CUDA device ", options.device_idx,
-                                                   " does not exist; this machine has ",
-                                                   devices->size()));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "CUDA device ", options.device_idx, " does not exist; this machine has ", devices->size()));
   }
   GQA_CUDA_RETURN_IF_ERROR(cudaSetDevice(options.device_idx));
   auto stream = CudaStream::Create();
@@ -220,12 +222,13 @@ absl::StatusOr<std::unique_ptr<CudaBackend>> MakeCudaBackend(const CudaBackendOp
   auto error_word = DeviceMemory::Allocate(4 * sizeof(long long));
   if (!error_word.ok()) return error_word.status();
   if (options.attention_query_tile < 0 || options.attention_query_tile > 1) {
-    return absl::InvalidArgumentError(absl::StrCat("attention_query_tile=",
-                                                   options.attention_query_tile,
-                                                   " must be 0 (automatic) or 1 (decode kernel)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("attention_query_tile=", options.attention_query_tile,
+                     " must be 0 (automatic) or 1 (decode kernel)"));
   }
-  return std::make_unique<CudaBackendImpl>(options, (*devices)[options.device_idx], std::move(*stream),
-                                           std::move(*cublas), std::move(*error_word));
+  return std::make_unique<CudaBackendImpl>(options, (*devices)[options.device_idx],
+                                           std::move(*stream), std::move(*cublas),
+                                           std::move(*error_word));
 }
 
 }  // namespace gqa

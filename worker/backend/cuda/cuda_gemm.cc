@@ -29,8 +29,8 @@ absl::Status RunGemm(const GemmParams& p, cublasHandle_t cublas, Scratch& scratc
   switch (w.format) {
     case WeightFormat::kF32: {
       if (stride % 4 != 0) {
-        return absl::InvalidArgumentError(absl::StrCat("gemm: f32 row stride ", stride,
-                                                       " bytes is not whole floats"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("gemm: f32 row stride ", stride, " bytes is not whole floats"));
       }
       GQA_CUDA_RETURN_IF_ERROR(cublasSgemm(cublas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha,
                                            static_cast<const float*>(w.data),
@@ -40,8 +40,8 @@ absl::Status RunGemm(const GemmParams& p, cublasHandle_t cublas, Scratch& scratc
     case WeightFormat::kF16:
     case WeightFormat::kBF16: {
       if (stride % 2 != 0) {
-        return absl::InvalidArgumentError(absl::StrCat("gemm: 16-bit row stride ", stride,
-                                                       " bytes is odd"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("gemm: 16-bit row stride ", stride, " bytes is odd"));
       }
       const bool bf16 = w.format == WeightFormat::kBF16;
       auto x16 = scratch.Get(p.num_tokens * w.cols * 2);
@@ -52,9 +52,9 @@ absl::Status RunGemm(const GemmParams& p, cublasHandle_t cublas, Scratch& scratc
       }
       const cudaDataType type = bf16 ? CUDA_R_16BF : CUDA_R_16F;
       GQA_CUDA_RETURN_IF_ERROR(cublasGemmEx(cublas, CUBLAS_OP_T, CUBLAS_OP_N, m, n, k, &alpha,
-                                            w.data, type, static_cast<int>(stride / 2), *x16,
-                                            type, k, &beta, p.y, CUDA_R_32F, m,
-                                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                                            w.data, type, static_cast<int>(stride / 2), *x16, type,
+                                            k, &beta, p.y, CUDA_R_32F, m, CUBLAS_COMPUTE_32F,
+                                            CUBLAS_GEMM_DEFAULT));
       return absl::OkStatus();
     }
     default: {

@@ -24,7 +24,8 @@ class DeviceMemory {
   DeviceMemory(const DeviceMemory&) = delete;
   DeviceMemory& operator=(const DeviceMemory&) = delete;
   DeviceMemory(DeviceMemory&& other) noexcept
-      : data_(std::exchange(other.data_, nullptr)), size_bytes_(std::exchange(other.size_bytes_, 0)) {}
+      : data_(std::exchange(other.data_, nullptr)),
+        size_bytes_(std::exchange(other.size_bytes_, 0)) {}
   DeviceMemory& operator=(DeviceMemory&& other) noexcept {
     std::swap(data_, other.data_);
     std::swap(size_bytes_, other.size_bytes_);
@@ -41,12 +42,14 @@ class DeviceMemory {
     const cudaError_t error = cudaMalloc(&memory.data_, static_cast<size_t>(size_bytes));
     if (error != cudaSuccess) {
       (void)cudaGetLastError();
-      return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", size_bytes,
-                                                       " bytes of device memory: ",
-                                                       cudaGetErrorString(error)));
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "cannot allocate ", size_bytes, " bytes of device memory: ", cudaGetErrorString(error)));
     }
     memory.size_bytes_ = size_bytes;
+    // NOTE: cudaMemset runs on the legacy default stream, which does not
+    // order the backend's non-blocking stream: wait for it here.
     GQA_CUDA_RETURN_IF_ERROR(cudaMemset(memory.data_, 0, static_cast<size_t>(size_bytes)));
+    GQA_CUDA_RETURN_IF_ERROR(cudaDeviceSynchronize());
     return memory;
   }
 

@@ -27,20 +27,18 @@ absl::Status LaunchRmsNorm(const RmsNormParams& p, cudaStream_t stream);
 absl::Status LaunchRope(const RopeParams& p, const RopeFrequencies& freq, cudaStream_t stream);
 absl::Status LaunchSwiGlu(const SwiGluParams& p, cudaStream_t stream);
 absl::Status LaunchAdd(float* x, const float* delta, int64_t n, cudaStream_t stream);
-absl::Status LaunchEmbedding(const EmbeddingParams& p, DeviceErrorWord errors,
-                             cudaStream_t stream);
+absl::Status LaunchEmbedding(const EmbeddingParams& p, DeviceErrorWord errors, cudaStream_t stream);
 // out [w.rows, w.cols] f32, packed: the dequantized weight.
 absl::Status LaunchDequantizeWeight(const WeightView& w, float* out, cudaStream_t stream);
 // out [n] of 16-bit floats (bf16 when `bf16`, else f16), rounded to nearest even.
 absl::Status LaunchConvertToHalf(const float* x, int64_t n, bool bf16, void* out,
                                  cudaStream_t stream);
 // token_ids[r] = argmax of logits row r, ties to the lowest id; NaN never wins.
-absl::Status LaunchArgmaxRows(const float* logits, int64_t rows, int64_t vocab,
-                              int32_t* token_ids, cudaStream_t stream);
+absl::Status LaunchArgmaxRows(const float* logits, int64_t rows, int64_t vocab, int32_t* token_ids,
+                              cudaStream_t stream);
 
 absl::Status LaunchWriteKv(const KvWriteParams& p, DeviceErrorWord errors, cudaStream_t stream);
-absl::Status LaunchCopyKvBlocks(const KvCopyParams& p, DeviceErrorWord errors,
-                                cudaStream_t stream);
+absl::Status LaunchCopyKvBlocks(const KvCopyParams& p, DeviceErrorWord errors, cudaStream_t stream);
 
 // Query heads one attention thread block serves (4 warps x 8 heads each):
 // groups up to this size read every K/V tile once; larger groups (MQA with
@@ -50,15 +48,15 @@ constexpr int kAttentionGroupTile = 32;
 // How one PagedAttention call is split (attention_plan.h computes it on the
 // host from host-known numbers only) and the scratch it writes.
 struct AttentionPlan {
-  int num_splits = 1;         // thread blocks per (token, KV head, group tile) along the context
+  int num_splits = 1;  // thread blocks per (token, KV head, group tile) along the context
   // Query tokens per thread block: 1 is the decode kernel (one token, up to
   // 32 heads); more is the prefill kernel (query_tile tokens x group heads
   // <= 32 rows, consecutive tokens of one sequence sharing each K/V tile).
   int query_tile = 1;
-  int min_split_len = 128;    // slots; each token splits its own context into >= this
-  int64_t group = 1;          // query heads per KV head
+  int min_split_len = 128;  // slots; each token splits its own context into >= this
+  int64_t group = 1;        // query heads per KV head
   int64_t num_group_tiles = 1;
-  int64_t max_context = 0;    // max_blocks_per_seq * block_size
+  int64_t max_context = 0;       // max_blocks_per_seq * block_size
   float* partial_acc = nullptr;  // [num_tokens, num_q_heads, num_splits, head_dim] (splits > 1)
   float* partial_ml = nullptr;   // [num_tokens, num_q_heads, num_splits, 2] (splits > 1)
   float* scores = nullptr;       // [num_tokens, num_q_heads, max_context] (column sums only)

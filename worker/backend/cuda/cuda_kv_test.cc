@@ -26,8 +26,15 @@ HostCache MakeHostCache(DType dtype, int64_t blocks, int64_t heads, int64_t dim,
   c.v = c.k;
   c.k_scale.assign(slots, 0.0f);
   c.v_scale = c.k_scale;
-  c.view = {c.k.data(), c.v.data(), IsFp8(dtype) ? c.k_scale.data() : nullptr,
-            IsFp8(dtype) ? c.v_scale.data() : nullptr, dtype, blocks, heads, dim, bs};
+  c.view = {c.k.data(),
+            c.v.data(),
+            IsFp8(dtype) ? c.k_scale.data() : nullptr,
+            IsFp8(dtype) ? c.v_scale.data() : nullptr,
+            dtype,
+            blocks,
+            heads,
+            dim,
+            bs};
   return c;
 }
 
@@ -41,7 +48,7 @@ TEST_P(CudaKvTest, WriteKvStoresTheCpuBytesAndScales) {
   std::normal_distribution<float> dist(0.0f, 2.0f);
   std::vector<float> k(tokens * heads * dim), v(k.size());
   for (float& x : k) x = dist(rng);
-  for (float& x : v) x = dist(rng) * 1000.0f;  // wide range: scales matter
+  for (float& x : v) x = dist(rng) * 1000.0f;     // wide range: scales matter
   for (int64_t i = 0; i < dim; ++i) k[i] = 0.0f;  // an all-zero row: scale 1
   const std::vector<int64_t> slots = {0, 17, 18, 79, 40, 3};
   std::vector<int64_t> head_slots(tokens * heads);
@@ -49,8 +56,8 @@ TEST_P(CudaKvTest, WriteKvStoresTheCpuBytesAndScales) {
   for (const bool per_head : {false, true}) {
     HostCache host = MakeHostCache(GetParam(), blocks, heads, dim, bs);
     test::DeviceArena arena(*gpu);
-    KvWriteParams p{k.data(), v.data(), slots.data(), tokens, host.view,
-                    per_head ? head_slots.data() : nullptr};
+    KvWriteParams p{k.data(), v.data(),  slots.data(),
+                    tokens,   host.view, per_head ? head_slots.data() : nullptr};
     KvWriteParams d = p;
     d.k = arena.Copy(k);
     d.v = arena.Copy(v);
@@ -100,8 +107,8 @@ TEST_P(CudaKvTest, CopyKvBlocksCopiesEveryHeadAndScale) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, CudaKvTest,
-                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16,
-                                           DType::kFp8E4M3, DType::kFp8E5M2),
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16, DType::kFp8E4M3,
+                                           DType::kFp8E5M2),
                          [](const auto& info) { return test::DTypeTestName(info.param); });
 
 TEST(CudaKvErrorTest, SlotOutsideTheCacheIsInvalidArgumentAtSynchronize) {

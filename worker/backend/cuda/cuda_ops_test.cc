@@ -50,8 +50,7 @@ std::vector<uint8_t> RandomWeights(WeightFormat format, int64_t rows, int64_t co
       std::memcpy(row, x.data(), cols * 4);
     } else if (format == WeightFormat::kF16 || format == WeightFormat::kBF16) {
       for (int64_t i = 0; i < cols; ++i) {
-        const uint16_t bits =
-            format == WeightFormat::kF16 ? FloatToHalf(x[i]) : FloatToBf16(x[i]);
+        const uint16_t bits = format == WeightFormat::kF16 ? FloatToHalf(x[i]) : FloatToBf16(x[i]);
         std::memcpy(row + 2 * i, &bits, 2);
       }
     } else {
@@ -92,9 +91,9 @@ TEST(CudaBackendTest, GemmMatchesCpuInEveryWeightFormat) {
   GQA_CUDA_BACKEND_OR_SKIP(gpu);
   auto cpu = Cpu();
   const int64_t rows = 96, cols = 256;
-  for (const WeightFormat format : {WeightFormat::kF32, WeightFormat::kF16, WeightFormat::kBF16,
-                                    WeightFormat::kQ8_0, WeightFormat::kQ4_0,
-                                    WeightFormat::kQ4_1}) {
+  for (const WeightFormat format :
+       {WeightFormat::kF32, WeightFormat::kF16, WeightFormat::kBF16, WeightFormat::kQ8_0,
+        WeightFormat::kQ4_0, WeightFormat::kQ4_1}) {
     for (const int64_t tokens : {1, 7}) {
       for (const bool padded : {false, true}) {
         std::mt19937 rng(static_cast<int>(format) * 100 + tokens + padded);
@@ -134,9 +133,9 @@ TEST(CudaBackendTest, EmbeddingMatchesCpuExactly) {
   GQA_CUDA_BACKEND_OR_SKIP(gpu);
   auto cpu = Cpu();
   const int64_t vocab = 50, hidden = 128;
-  for (const WeightFormat format : {WeightFormat::kF32, WeightFormat::kF16, WeightFormat::kBF16,
-                                    WeightFormat::kQ8_0, WeightFormat::kQ4_0,
-                                    WeightFormat::kQ4_1}) {
+  for (const WeightFormat format :
+       {WeightFormat::kF32, WeightFormat::kF16, WeightFormat::kBF16, WeightFormat::kQ8_0,
+        WeightFormat::kQ4_0, WeightFormat::kQ4_1}) {
     std::mt19937 rng(static_cast<int>(format));
     const std::vector<uint8_t> table =
         RandomWeights(format, vocab, hidden, RowBytes(format, hidden), rng);
@@ -150,7 +149,8 @@ TEST(CudaBackendTest, EmbeddingMatchesCpuExactly) {
     float* out = arena.Copy(std::vector<float>(want.size(), -1.0f));
     ASSERT_TRUE(gpu->Embedding({device_table, arena.Copy(ids), out, 5}).ok());
     ASSERT_TRUE(gpu->Synchronize().ok());
-    test::ExpectAllNear(arena.Read(out, want.size()), want, 0, 0, std::string(WeightFormatName(format)));
+    test::ExpectAllNear(arena.Read(out, want.size()), want, 0, 0,
+                        std::string(WeightFormatName(format)));
   }
 }
 
@@ -161,9 +161,9 @@ TEST(CudaBackendTest, EmbeddingOfAnUnknownTokenIsInvalidArgumentAtSynchronize) {
   test::DeviceArena arena(*gpu);
   const std::vector<int32_t> ids = {3, 10};
   float* out = arena.Copy(std::vector<float>(64, 0.0f));
-  ASSERT_TRUE(gpu->Embedding({{WeightFormat::kF32, arena.Copy(table), 10, 32, 0},
-                              arena.Copy(ids), out, 2})
-                  .ok());
+  ASSERT_TRUE(
+      gpu->Embedding({{WeightFormat::kF32, arena.Copy(table), 10, 32, 0}, arena.Copy(ids), out, 2})
+          .ok());
   const absl::Status status = gpu->Synchronize();
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << status;
   EXPECT_NE(status.message().find("id 10 outside the vocabulary"), absl::string_view::npos)
@@ -201,8 +201,8 @@ TEST(CudaBackendTest, RopeMatchesCpuInBothLayoutsAndScalings) {
       test::DeviceArena arena(*gpu);
       float* dq = arena.Copy(q);
       float* dk = arena.Copy(k);
-      RopeParams p{q.data(), k.data(), positions.data(), tokens, q_heads, kv_heads, dim,
-                   500000.0, scaling, interleaved};
+      RopeParams p{q.data(), k.data(), positions.data(), tokens,  q_heads,
+                   kv_heads, dim,      500000.0,         scaling, interleaved};
       ASSERT_TRUE(cpu->Rope(p).ok());
       p.q = dq;
       p.k = dk;

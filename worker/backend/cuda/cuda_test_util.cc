@@ -105,9 +105,8 @@ void ExpectAllNear(const std::vector<float>& actual, const std::vector<float>& e
     }
   }
   EXPECT_EQ(failures, 0) << what << ": " << failures << " of " << actual.size()
-                         << " elements outside " << atol << " + " << rtol
-                         << " * |cpu|; worst at " << worst << ": cuda="
-                         << (worst >= 0 ? actual[worst] : 0.0f)
+                         << " elements outside " << atol << " + " << rtol << " * |cpu|; worst at "
+                         << worst << ": cuda=" << (worst >= 0 ? actual[worst] : 0.0f)
                          << " cpu=" << (worst >= 0 ? expected[worst] : 0.0f);
 }
 

@@ -20,8 +20,8 @@ namespace gqa::cuda::test {
 // then GTEST_SKIP()s; see GQA_CUDA_BACKEND_OR_SKIP).
 std::unique_ptr<CudaBackend> BackendOrNull(std::string* why);
 
-#define GQA_CUDA_BACKEND_OR_SKIP(var)                         \
-  std::string var##_why;                                      \
+#define GQA_CUDA_BACKEND_OR_SKIP(var)                                              \
+  std::string var##_why;                                                           \
   std::unique_ptr<CudaBackend> var = ::gqa::cuda::test::BackendOrNull(&var##_why); \
   if (var == nullptr) GTEST_SKIP() << var##_why
 
@@ -33,8 +33,7 @@ class DeviceArena {
   void* Copy(const void* host, int64_t bytes);
   template <typename T>
   T* Copy(const std::vector<T>& host) {
-    return host.empty() ? nullptr
-                        : static_cast<T*>(Copy(host.data(), host.size() * sizeof(T)));
+    return host.empty() ? nullptr : static_cast<T*>(Copy(host.data(), host.size() * sizeof(T)));
   }
   template <typename T>
   std::vector<T> Read(const T* device, int64_t count) {

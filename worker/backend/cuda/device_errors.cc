@@ -11,11 +11,11 @@ std::string DescribeDeviceError(const long long word[4]) {
     case DeviceErrorCode::kNone:
       return "no error";
     case DeviceErrorCode::kTokenIdOutOfRange:
-      what = absl::StrCat("embedding: token ", a, " id ", b, " outside the vocabulary [0, ", c, ")");
+      what =
+          absl::StrCat("embedding: token ", a, " id ", b, " outside the vocabulary [0, ", c, ")");
       break;
     case DeviceErrorCode::kSlotOutOfRange:
-      what = absl::StrCat("KV write: token ", a, " KV head ", b, " slot ", c,
-                          " outside the cache");
+      what = absl::StrCat("KV write: token ", a, " KV head ", b, " slot ", c, " outside the cache");
       break;
     case DeviceErrorCode::kSeqIdxOutOfRange:
       what = absl::StrCat("attention: token ", a, " sequence index ", b, " outside [0, ", c, ")");
@@ -24,8 +24,8 @@ std::string DescribeDeviceError(const long long word[4]) {
       what = absl::StrCat("attention: token ", a, " context length ", b, " outside [1, ", c, "]");
       break;
     case DeviceErrorCode::kBlockOutOfRange:
-      what = absl::StrCat("attention: token ", a, " block table entry ", b,
-                          " outside the cache's ", c, " blocks");
+      what = absl::StrCat("attention: token ", a, " block table entry ", b, " outside the cache's ",
+                          c, " blocks");
       break;
     case DeviceErrorCode::kCopyBlockOutOfRange:
       what = absl::StrCat("KV block copy: pair ", a, " block ", b, " outside the cache's ", c,

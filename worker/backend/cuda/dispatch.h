@@ -74,8 +74,7 @@ __device__ __forceinline__ float ToFloat(__nv_fp8_e4m3 x) { return static_cast<f
 __device__ __forceinline__ float ToFloat(__nv_fp8_e5m2 x) { return static_cast<float>(x); }
 
 template <typename T>
-inline constexpr bool kIsFp8 =
-    std::is_same_v<T, __nv_fp8_e4m3> || std::is_same_v<T, __nv_fp8_e5m2>;
+inline constexpr bool kIsFp8 = std::is_same_v<T, __nv_fp8_e4m3> || std::is_same_v<T, __nv_fp8_e5m2>;
 
 }  // namespace gqa::cuda
 

@@ -74,8 +74,7 @@ __global__ void RmsNormKernel(const float* x, const float* weight, float* y, int
   __syncthreads();
   double total = 0.0;
   for (int w = 0; w < kThreads / 32; ++w) total += warp_sums[w];
-  const float inverse_rms =
-      static_cast<float>(1.0 / sqrt(total / static_cast<double>(dim) + eps));
+  const float inverse_rms = static_cast<float>(1.0 / sqrt(total / static_cast<double>(dim) + eps));
   float* out = y + blockIdx.x * dim;
   for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) {
     out[i] = __fmul_rn(__fmul_rn(row[i], inverse_rms), weight[i]);
@@ -234,14 +233,13 @@ absl::Status LaunchDequantizeWeight(const WeightView& w, float* out, cudaStream_
 absl::Status LaunchConvertToHalf(const float* x, int64_t n, bool bf16, void* out,
                                  cudaStream_t stream) {
   if (n == 0) return absl::OkStatus();
-  ConvertToHalfKernel<<<GridFor(n), kThreads, 0, stream>>>(x, n, bf16,
-                                                           static_cast<uint16_t*>(out));
+  ConvertToHalfKernel<<<GridFor(n), kThreads, 0, stream>>>(x, n, bf16, static_cast<uint16_t*>(out));
   GQA_CUDA_RETURN_IF_ERROR(cudaGetLastError());
   return absl::OkStatus();
 }
 
-absl::Status LaunchArgmaxRows(const float* logits, int64_t rows, int64_t vocab,
-                              int32_t* token_ids, cudaStream_t stream) {
+absl::Status LaunchArgmaxRows(const float* logits, int64_t rows, int64_t vocab, int32_t* token_ids,
+                              cudaStream_t stream) {
   if (rows == 0) return absl::OkStatus();
   ArgmaxKernel<<<static_cast<unsigned>(rows), kThreads, 0, stream>>>(logits, vocab, token_ids);
   GQA_CUDA_RETURN_IF_ERROR(cudaGetLastError());

@@ -146,8 +146,8 @@ absl::Status LaunchCopyKvBlocks(const KvCopyParams& p, DeviceErrorWord errors,
   ValidateCopyKernel<<<(pairs + 127) / 128, 128, 0, stream>>>(p, errors);
   GQA_CUDA_RETURN_IF_ERROR(cudaGetLastError());
   const unsigned arrays = IsFp8(c.dtype) ? 4 : 2;
-  CopyBlocksKernel<<<dim3(pairs, arrays), 256, 0, stream>>>(
-      p, block_bytes / 16, c.num_kv_heads * c.block_size, errors);
+  CopyBlocksKernel<<<dim3(pairs, arrays), 256, 0, stream>>>(p, block_bytes / 16,
+                                                            c.num_kv_heads * c.block_size, errors);
   GQA_CUDA_RETURN_IF_ERROR(cudaGetLastError());
   return absl::OkStatus();
 }
