@@ -266,11 +266,11 @@ size_t CheckTp3(const std::string& path, const std::vector<int32_t>& prompt, int
 TEST(TpForwardTest, DefaultModelAtTp3MatchesTp1) {
   const char* path = DefaultModelPath();
   if (path == nullptr) GTEST_SKIP() << "default model not found (GQA_DEFAULT_MODEL)";
-  EXPECT_EQ(CheckTp3(path, kFixedPrompt, 16, 3.0), 16u) << "measured: no divergence here";
+  EXPECT_EQ(CheckTp3(path, kFixedPrompt, 12, 3.0), 12u) << "measured: no divergence here";
 }
 
 // The prompt of `gqa generate "What is the capital of France?"` (chat
-// template): tp=3 follows tp=1 for 8 tokens, then takes the other side of a
+// template): tp=3 follows tp=1 for 7 tokens, then takes the other side of a
 // near-tie (measured; ExpectMatches checks that the gap was within reach of
 // the logit difference). Kept as a record that divergence happens and how.
 TEST(TpForwardTest, DefaultModelChatPromptAtTp3DivergesOnlyAtANearTie) {
@@ -284,7 +284,7 @@ TEST(TpForwardTest, DefaultModelChatPromptAtTp3DivergesOnlyAtANearTie) {
   ASSERT_TRUE(rendered.ok());
   const std::vector<int32_t> prompt =
       file->tokenizer->Encode(*rendered, file->chat_template->prompt_encode_options());
-  CheckTp3(path, prompt, 20, 3.0);
+  CheckTp3(path, prompt, 9, 3.0);  // measured: diverges at output token 7
 }
 
 // The same model converted to F32 (no activation quantization): only the
@@ -297,7 +297,7 @@ TEST(TpForwardTest, DefaultModelInF32AtTp3MatchesTp1Closely) {
   ConvertOptions options;
   options.dtype = GgmlType::kF32;
   ASSERT_TRUE(ConvertGgufFile(Env::Default(), path, f32_path, options).ok());
-  EXPECT_EQ(CheckTp3(f32_path, kFixedPrompt, 16, 2e-4), 16u);
+  EXPECT_EQ(CheckTp3(f32_path, kFixedPrompt, 8, 2e-4), 8u);
   (void)Env::Default()->DeleteFile(f32_path);
 }
 
