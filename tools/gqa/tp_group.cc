@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "core/log.h"
 #include "core/kv_size.h"
 #include "core/status.h"
@@ -144,6 +145,12 @@ absl::StatusOr<std::unique_ptr<TpGroup>> TpGroup::LaunchForLocalEngine(const Com
 
 TpGroup::~TpGroup() {
   comm_.reset();  // closes the sockets: followers see the leader gone
+  // Followers end by themselves (the leader's EndGroup, or its sockets
+  // closing); give them a moment before SIGTERM, so that they log their end.
+  const absl::Time deadline = absl::Now() + absl::Seconds(2);
+  for (auto& child : children_) {
+    while (!child->Exited() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  }
   for (auto& child : children_) child->Stop(absl::Seconds(5));
 }
 
