@@ -214,7 +214,7 @@ int RunGenerateCommand(int argc, char** argv) {
   auto engine = LocalEngine::Load(*flags, group != nullptr ? &group->comm() : nullptr);
   if (!engine.ok()) return Fail("generate", engine.status(), 1);
   if (group != nullptr) {
-    absl::Status ready = group->comm().Barrier();  // every rank loaded
+    absl::Status ready = CheckSameModel(group->comm(), (*engine)->model().fingerprint());
     if (!ready.ok()) return Fail("generate", ready, 1);
   }
   std::vector<ChatMessage> messages;

@@ -1,8 +1,11 @@
 #include "tools/gqa/tp_group.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "core/log.h"
 #include "core/kv_size.h"
 #include "core/status.h"
@@ -53,6 +56,28 @@ absl::Status CheckTpForModel(const std::string& model_path, int tp) {
   return absl::OkStatus();
 }
 
+absl::Status CheckSameModel(Communicator& comm, const std::string& fingerprint) {
+  constexpr size_t kBytes = 64;  // a SHA-256 in hex
+  std::string mine = fingerprint.substr(0, kBytes);
+  mine.resize(kBytes, ' ');
+  std::vector<uint8_t> all(kBytes * comm.size());
+  RETURN_IF_ERROR(comm.AllGather(
+      absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(mine.data()), kBytes),
+      absl::MakeSpan(all)));
+  std::vector<int> differ;
+  for (int r = 1; r < comm.size(); ++r) {
+    if (!std::equal(all.begin(), all.begin() + kBytes, all.begin() + r * kBytes)) {
+      differ.push_back(r);
+    }
+  }
+  if (!differ.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "tp ranks ", absl::StrJoin(differ, ","), " loaded another model than rank 0 (fingerprint ",
+        std::string(all.begin(), all.begin() + kBytes), "); give every rank the same --model"));
+  }
+  return absl::OkStatus();
+}
+
 int RunFollowerRank(const CommandLine& flags, TpGroup& group) {
   Communicator& comm = group.comm();
   absl::StatusOr<std::unique_ptr<LocalEngine>> local = LocalEngine::Load(flags, &comm);
@@ -60,7 +85,7 @@ int RunFollowerRank(const CommandLine& flags, TpGroup& group) {
     LOG(ERROR) << "tp rank=" << comm.rank() << " cannot load the model: " << local.status();
     return 1;
   }
-  absl::Status ready = comm.Barrier();  // every rank loaded
+  absl::Status ready = CheckSameModel(comm, (*local)->model().fingerprint());
   if (ready.ok()) ready = RunFollower((*local)->model(), (*local)->storage(), comm);
   if (!ready.ok()) {
     LOG(ERROR) << "tp rank=" << comm.rank() << " ends: " << ready;
@@ -120,6 +145,12 @@ absl::StatusOr<std::unique_ptr<TpGroup>> TpGroup::LaunchForLocalEngine(const Com
 
 TpGroup::~TpGroup() {
   comm_.reset();  // closes the sockets: followers see the leader gone
+  // Followers end by themselves (the leader's EndGroup, or its sockets
+  // closing); give them a moment before SIGTERM, so that they log their end.
+  const absl::Time deadline = absl::Now() + absl::Seconds(2);
+  for (auto& child : children_) {
+    while (!child->Exited() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  }
   for (auto& child : children_) child->Stop(absl::Seconds(5));
 }
 

@@ -42,6 +42,11 @@ absl::StatusOr<TpFlags> ParseTpFlags(const CommandLine& flags);
 // split over `tp` ranks (read from its header; no weight is loaded).
 absl::Status CheckTpForModel(const std::string& model_path, int tp);
 
+// Every rank calls it once its shard is loaded (so it is also the barrier
+// before the first step): FAILED_PRECONDITION naming the ranks whose model
+// fingerprint differs from rank 0's; the communicator's errors.
+absl::Status CheckSameModel(Communicator& comm, const std::string& fingerprint);
+
 // The whole life of a rank > 0: load this rank's shard, then execute rank
 // 0's step plans until it ends the group. Returns the exit status (0: rank 0
 // ended the group; 1: the group failed, logged).
@@ -62,7 +67,8 @@ class TpGroup {
   static absl::StatusOr<std::unique_ptr<TpGroup>> Join(const TpFlags& flags,
                                                        const std::string& child_binary,
                                                        const std::vector<std::string>& child_args);
-  // Stops the children (SIGTERM, SIGKILL after 5 s).
+  // Closes the group, waits up to 2 s for the children to exit, then stops
+  // the rest (SIGTERM, SIGKILL after 5 s).
   ~TpGroup();
 
   Communicator& comm() { return *comm_; }

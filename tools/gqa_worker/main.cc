@@ -238,7 +238,7 @@ int Run(int argc, char** argv) {
     }
     local = *std::move(loaded);
     if (group != nullptr) {
-      absl::Status ready = group->comm().Barrier();  // every rank loaded
+      absl::Status ready = CheckSameModel(group->comm(), local->model().fingerprint());
       if (!ready.ok()) return Fail(ready, 1);
     }
   }

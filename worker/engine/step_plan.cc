@@ -21,6 +21,7 @@ class Writer {
   template <typename T>
   void Vector(const std::vector<T>& values) {
     Pod<uint64_t>(values.size());
+    if (values.empty()) return;
     out_.append(reinterpret_cast<const char*>(values.data()), values.size() * sizeof(T));
   }
   std::string Take() { return std::move(out_); }
@@ -45,6 +46,7 @@ class Reader {
     RETURN_IF_ERROR(Pod(count));
     if (count > in_.size() / sizeof(T)) return Truncated();
     values.resize(count);
+    if (count == 0) return absl::OkStatus();  // memcpy must not see a null pointer
     std::memcpy(values.data(), in_.data(), count * sizeof(T));
     in_.remove_prefix(count * sizeof(T));
     return absl::OkStatus();

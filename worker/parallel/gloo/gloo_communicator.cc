@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/log.h"
+#include "core/status.h"
 #include "gloo/allgather.h"
 #include "gloo/allreduce.h"
 #include "gloo/barrier.h"
@@ -89,6 +90,21 @@ absl::Status GlooCommunicator::Run(const char* what, Fn&& fn) {
 
 absl::Status GlooCommunicator::AllReduceSum(absl::Span<float> data) {
   if (size_ == 1 || data.empty()) return broken_;
+  if (data.size() * sizeof(float) <= kGatherReduceMaxBytes) {
+    // NOTE: small (decode-sized) sums gather every rank's values and add them
+    // in rank order: fewer sequential hops than a ring's reduce-scatter plus
+    // all-gather, and the same order, hence the same bits, on every rank.
+    gathered_.resize(data.size() * size_);
+    RETURN_IF_ERROR(AllGather(
+        absl::MakeConstSpan(reinterpret_cast<const uint8_t*>(data.data()), data.size() * sizeof(float)),
+        absl::MakeSpan(reinterpret_cast<uint8_t*>(gathered_.data()), gathered_.size() * 4)));
+    for (size_t i = 0; i < data.size(); ++i) {
+      float sum = gathered_[i];
+      for (int r = 1; r < size_; ++r) sum += gathered_[r * data.size() + i];
+      data[i] = sum;
+    }
+    return absl::OkStatus();
+  }
   return Run("all-reduce", [&] {
     gloo::AllreduceOptions opts(context_);
     opts.setOutput(data.data(), data.size());

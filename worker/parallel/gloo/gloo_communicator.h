@@ -10,6 +10,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "worker/parallel/communicator.h"
@@ -64,6 +65,9 @@ class GlooCommunicator : public Communicator {
   const std::chrono::milliseconds timeout_;
   std::shared_ptr<gloo::Context> context_;
   absl::Status broken_;  // OK until a collective fails
+  // All-reduces up to this size gather and add in rank order (see .cc).
+  static constexpr size_t kGatherReduceMaxBytes = 256 << 10;
+  std::vector<float> gathered_;  // [size, elements] scratch of those
 };
 
 }  // namespace gqa

@@ -70,6 +70,11 @@ TEST(GlooCommunicatorTest, CollectivesAcrossThreeRanks) {
       ASSERT_NEAR(data[i], 0.6f + 3.0f * i, 1e-3) << i;
     }
     reduced[rank] = data;
+    // Above 256 KiB the sum takes Gloo's ring instead of gather-and-add.
+    std::vector<float> big(100000, static_cast<float>(rank + 1));
+    ASSERT_TRUE(comm.AllReduceSum(absl::MakeSpan(big)).ok());
+    EXPECT_EQ(big.front(), 6.0f);
+    EXPECT_EQ(big.back(), 6.0f);
     // All-gather: rank r contributes {r, r, r, r}.
     std::vector<uint8_t> mine(4, static_cast<uint8_t>(rank)), all(4 * kSize);
     ASSERT_TRUE(comm.AllGather(mine, absl::MakeSpan(all)).ok());
