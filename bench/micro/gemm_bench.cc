@@ -25,11 +25,12 @@ struct Shape {
   WeightFormat format;
   int64_t rows, cols;
 };
-constexpr Shape kShapes[] = {{WeightFormat::kQ4_1, 576, 576},     // attn_q / attn_output
-                             {WeightFormat::kQ4_1, 1536, 576},    // ffn_gate / ffn_up
-                             {WeightFormat::kQ4_1, 576, 1536},    // ffn_down
-                             {WeightFormat::kQ8_0, 49152, 576},   // tied LM head
-                             {WeightFormat::kQ4_1, 250000, 576}};  // 90 MB: streamed like a whole model
+constexpr Shape kShapes[] = {
+    {WeightFormat::kQ4_1, 576, 576},      // attn_q / attn_output
+    {WeightFormat::kQ4_1, 1536, 576},     // ffn_gate / ffn_up
+    {WeightFormat::kQ4_1, 576, 1536},     // ffn_down
+    {WeightFormat::kQ8_0, 49152, 576},    // tied LM head
+    {WeightFormat::kQ4_1, 250000, 576}};  // 90 MB: streamed like a whole model
 
 void BM_Gemm(benchmark::State& state) {
   const Shape shape = kShapes[state.range(0)];
@@ -47,17 +48,17 @@ void BM_Gemm(benchmark::State& state) {
   std::vector<float> x(tokens * shape.cols), y(tokens * shape.rows);
   for (auto& v : x) v = normal(rng);
   ThreadPool pool(1);
-  const GemmParams params{x.data(), {shape.format, weights.data(), shape.rows, shape.cols},
-                          y.data(), tokens, false};
+  const GemmParams params{
+      x.data(), {shape.format, weights.data(), shape.rows, shape.cols}, y.data(), tokens, false};
   for (auto _ : state) {
-    (void)internal::GemmForTesting(params, pool,
-                                   kernel == kFreeOrder ? TileOrder::kFreeOrder
-                                                        : TileOrder::kInvariant,
-                                   kernel != kNoTiles);
+    (void)internal::GemmForTesting(
+        params, pool, kernel == kFreeOrder ? TileOrder::kFreeOrder : TileOrder::kInvariant,
+        kernel != kNoTiles);
     benchmark::DoNotOptimize(y.data());
   }
-  state.counters["block_dots_per_s"] = benchmark::Counter(
-      static_cast<double>(shape.rows * shape.cols / 32 * tokens), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["block_dots_per_s"] =
+      benchmark::Counter(static_cast<double>(shape.rows * shape.cols / 32 * tokens),
+                         benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(kernel == kTiles ? "tiles" : kernel == kFreeOrder ? "free_order" : "no_tiles");
 }
 
