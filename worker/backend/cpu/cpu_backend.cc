@@ -7,7 +7,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "worker/backend/cpu/attention.h"

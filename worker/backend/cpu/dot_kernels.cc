@@ -228,7 +228,8 @@ GQA_AVX2 void QuantizeActivationsAvx2(const float* x, int64_t n, ActivationBlock
     const __m256 inv = _mm256_set1_ps(inverse);
     __m256i q[4];
     for (int k = 0; k < 4; ++k) q[k] = _mm256_cvtps_epi32(_mm256_mul_ps(v[k], inv));
-    const __m256i sum8 = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+    const __m256i sum8 =
+        _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
     __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum8), _mm256_extracti128_si256(sum8, 1));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
     s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
@@ -237,7 +238,8 @@ GQA_AVX2 void QuantizeActivationsAvx2(const float* x, int64_t n, ActivationBlock
     ActivationBlock& a = out[b];
     a.scale = scale;
     a.sum = _mm_cvtsi128_si32(s4);
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.qs), _mm256_permutevar8x32_epi32(bytes, order));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(a.qs),
+                        _mm256_permutevar8x32_epi32(bytes, order));
   }
 }
 

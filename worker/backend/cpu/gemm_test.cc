@@ -30,7 +30,8 @@ std::vector<uint8_t> RandomWeights(WeightFormat format, int64_t rows, int64_t co
       if (format == WeightFormat::kF32) {
         std::memcpy(data.data() + 4 * i, &value, 4);
       } else {
-        const uint16_t bits = format == WeightFormat::kF16 ? FloatToHalf(value) : FloatToBf16(value);
+        const uint16_t bits =
+            format == WeightFormat::kF16 ? FloatToHalf(value) : FloatToBf16(value);
         std::memcpy(data.data() + elem * i, &bits, 2);
       }
     }
@@ -75,10 +76,9 @@ TEST_P(GemmTileTest, BitIdenticalWhateverTheBatch) {
       std::vector<ActivationBlock> xq(cols / 32);
       QuantizeActivations(x.data() + t * cols, cols, xq.data());
       for (int64_t r = 0; r < rows; ++r) {
-        ASSERT_EQ(alone[t * rows + r], DotRow(format, w.row(r), x.data() + t * cols,
-                                              UsesQuantizedActivations(format) ? xq.data()
-                                                                               : nullptr,
-                                              cols));
+        ASSERT_EQ(alone[t * rows + r],
+                  DotRow(format, w.row(r), x.data() + t * cols,
+                         UsesQuantizedActivations(format) ? xq.data() : nullptr, cols));
       }
     }
     for (int64_t n = 1; n <= kMaxTokens; ++n) {
@@ -89,10 +89,10 @@ TEST_P(GemmTileTest, BitIdenticalWhateverTheBatch) {
                                                TileOrder::kInvariant, tiles)
                           .ok());
           for (int64_t i = 0; i < n * rows; ++i) {
-            ASSERT_EQ(y[i], alone[i]) << WeightFormatName(format) << " cols=" << cols
-                                      << " batch=" << n << " token=" << i / rows
-                                      << " row=" << i % rows << " threads="
-                                      << pool->num_threads() << " tiles=" << tiles;
+            ASSERT_EQ(y[i], alone[i])
+                << WeightFormatName(format) << " cols=" << cols << " batch=" << n
+                << " token=" << i / rows << " row=" << i % rows
+                << " threads=" << pool->num_threads() << " tiles=" << tiles;
           }
         }
       }
@@ -162,9 +162,8 @@ TEST(GemmTest, RejectsPartialBlocks) {
   std::vector<uint8_t> weights(34);
   ThreadPool pool(1);
   std::vector<float> x(48), y(1);
-  const absl::Status status =
-      Gemm({x.data(), WeightView{WeightFormat::kQ8_0, weights.data(), 1, 48}, y.data(), 1, false},
-           pool);
+  const absl::Status status = Gemm(
+      {x.data(), WeightView{WeightFormat::kQ8_0, weights.data(), 1, 48}, y.data(), 1, false}, pool);
   EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(status.message().find("48 columns"), std::string::npos);
 }

@@ -70,7 +70,9 @@ GQA_AVX2 inline __m256 BlockDot(__m256i w, __m256i abs_w, __m256i x) {
 // tokens at once in lanes and each token's lane broadcast, the same products.
 template <WeightFormat F, int T, int C>
 GQA_AVX2 void RowTile(const uint8_t* row, int64_t blocks, const TokenTile& tile, float* out) {
-  constexpr int64_t kBlockBytes = F == WeightFormat::kQ8_0 ? 34 : F == WeightFormat::kQ4_0 ? 18 : 20;
+  constexpr int64_t kBlockBytes = F == WeightFormat::kQ8_0   ? 34
+                                  : F == WeightFormat::kQ4_0 ? 18
+                                                             : 20;
   __m256 acc[C][T];
 #pragma GCC unroll 4
   for (int c = 0; c < C; ++c) {
@@ -82,8 +84,7 @@ GQA_AVX2 void RowTile(const uint8_t* row, int64_t blocks, const TokenTile& tile,
   const ActivationBlock* const* xq = tile.xq;
   const float* lanes = tile.lanes.data();
   // Block b into chain c (a compile-time index, so acc stays in registers).
-  auto step = [&](int64_t b, auto chain)
-                  __attribute__((always_inline, target("avx2,fma,f16c"))) {
+  auto step = [&](int64_t b, auto chain) __attribute__((always_inline, target("avx2,fma,f16c"))) {
     constexpr int c = decltype(chain)::value;
     const uint8_t* block = row + b * kBlockBytes;
     const __m256i w = LoadWeights<F>(block);
@@ -153,23 +154,35 @@ GQA_AVX2 void RowTile(const uint8_t* row, int64_t blocks, const TokenTile& tile,
 template <WeightFormat F, int C1, int C2>
 GQA_AVX2 void Dispatch(const uint8_t* row, int64_t blocks, const TokenTile& tile, float* out) {
   switch (tile.num_tokens) {
-    case 1: return RowTile<F, 1, C1>(row, blocks, tile, out);
-    case 2: return RowTile<F, 2, C2>(row, blocks, tile, out);
-    case 3: return RowTile<F, 3, 1>(row, blocks, tile, out);
-    case 4: return RowTile<F, 4, 1>(row, blocks, tile, out);
-    case 5: return RowTile<F, 5, 1>(row, blocks, tile, out);
-    case 6: return RowTile<F, 6, 1>(row, blocks, tile, out);
-    case 7: return RowTile<F, 7, 1>(row, blocks, tile, out);
-    default: return RowTile<F, 8, 1>(row, blocks, tile, out);
+    case 1:
+      return RowTile<F, 1, C1>(row, blocks, tile, out);
+    case 2:
+      return RowTile<F, 2, C2>(row, blocks, tile, out);
+    case 3:
+      return RowTile<F, 3, 1>(row, blocks, tile, out);
+    case 4:
+      return RowTile<F, 4, 1>(row, blocks, tile, out);
+    case 5:
+      return RowTile<F, 5, 1>(row, blocks, tile, out);
+    case 6:
+      return RowTile<F, 6, 1>(row, blocks, tile, out);
+    case 7:
+      return RowTile<F, 7, 1>(row, blocks, tile, out);
+    default:
+      return RowTile<F, 8, 1>(row, blocks, tile, out);
   }
 }
 
 template <int C1, int C2>
 GQA_AVX2 void DispatchFormat(WeightFormat format, const uint8_t* row, int64_t blocks,
                              const TokenTile& tile, float* out) {
-  if (format == WeightFormat::kQ8_0) return Dispatch<WeightFormat::kQ8_0, C1, C2>(row, blocks, tile, out);
-  if (format == WeightFormat::kQ4_0) return Dispatch<WeightFormat::kQ4_0, C1, C2>(row, blocks, tile, out);
-  return Dispatch<WeightFormat::kQ4_1, C1, C2>(row, blocks, tile, out);
+  if (format == WeightFormat::kQ8_0) {
+    Dispatch<WeightFormat::kQ8_0, C1, C2>(row, blocks, tile, out);
+  } else if (format == WeightFormat::kQ4_0) {
+    Dispatch<WeightFormat::kQ4_0, C1, C2>(row, blocks, tile, out);
+  } else {
+    Dispatch<WeightFormat::kQ4_1, C1, C2>(row, blocks, tile, out);
+  }
 }
 
 }  // namespace
@@ -193,8 +206,8 @@ void QuantRowTileAvx2(WeightFormat format, const uint8_t* row, int64_t blocks,
   DispatchFormat<1, 1>(format, row, blocks, tile, out);
 }
 
-void QuantRowTileAvx2Order(TileOrder order, WeightFormat format, const uint8_t* row,
-                           int64_t blocks, const TokenTile& tile, float* out) {
+void QuantRowTileAvx2Order(TileOrder order, WeightFormat format, const uint8_t* row, int64_t blocks,
+                           const TokenTile& tile, float* out) {
   if (order == TileOrder::kInvariant) return DispatchFormat<1, 1>(format, row, blocks, tile, out);
   DispatchFormat<4, 2>(format, row, blocks, tile, out);
 }

@@ -43,8 +43,8 @@ void QuantRowTileAvx2(WeightFormat format, const uint8_t* row, int64_t blocks,
 // over interleaved blocks, the faster order for them, so a token's result
 // then depends on its tile size.
 enum class TileOrder { kInvariant, kFreeOrder };
-void QuantRowTileAvx2Order(TileOrder order, WeightFormat format, const uint8_t* row,
-                           int64_t blocks, const TokenTile& tile, float* out);
+void QuantRowTileAvx2Order(TileOrder order, WeightFormat format, const uint8_t* row, int64_t blocks,
+                           const TokenTile& tile, float* out);
 
 }  // namespace gqa::cpu
 
