@@ -7,7 +7,9 @@
 //
 // gRPC may run OnWriteDone, and OnDone (which deletes a reactor), inline in
 // StartWrite or Finish, so both are called only after the lock is released,
-// and nothing of the reactor is touched after them.
+// and nothing of the reactor is touched after them. A caller that claimed
+// neither touches nothing after releasing the lock either: another thread
+// may finish, and delete, the reactor at once.
 // Thread-safe.
 #ifndef GQA_CORE_GRPC_COALESCING_WRITE_REACTOR_H_
 #define GQA_CORE_GRPC_COALESCING_WRITE_REACTOR_H_
@@ -37,7 +39,7 @@ class CoalescingWriteReactor : public grpc::ServerWriteReactor<Response> {
       has_pending_ = true;
       next = PumpLocked();
     }
-    Do(next);
+    Do(this, next);
   }
 
   // The last call: `close(pending, broken)` may add to the pending message
@@ -54,7 +56,7 @@ class CoalescingWriteReactor : public grpc::ServerWriteReactor<Response> {
       has_pending_ = has_pending_ || pending_.ByteSizeLong() > 0;
       next = PumpLocked();
     }
-    Do(next);
+    Do(this, next);
   }
 
   // The client is gone (from OnCancel): stop writing; Close still finishes.
@@ -71,7 +73,7 @@ class CoalescingWriteReactor : public grpc::ServerWriteReactor<Response> {
       if (!ok) broken_ = true;
       next = PumpLocked();
     }
-    Do(next);
+    Do(this, next);
   }
 
  private:
@@ -97,12 +99,13 @@ class CoalescingWriteReactor : public grpc::ServerWriteReactor<Response> {
     return next;
   }
 
-  // REQUIRES: mu_ not held. The reactor may be gone when this returns.
-  void Do(const Next& next) {
+  // REQUIRES: mu_ not held. The reactor may be gone when this returns, and
+  // with nothing claimed it may be gone already: then `self` is not touched.
+  static void Do(CoalescingWriteReactor* self, const Next& next) {
     if (next.write) {
-      this->StartWrite(&in_flight_);
+      self->StartWrite(&self->in_flight_);
     } else if (next.finish.has_value()) {
-      this->Finish(*next.finish);
+      self->Finish(*next.finish);
     }
   }
 
