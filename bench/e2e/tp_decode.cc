@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -19,8 +18,7 @@
 #include "worker/engine/gguf_tensor_source.h"
 #include "worker/engine/offline_generator.h"
 #include "worker/engine/tp_follower.h"
-#include "worker/parallel/gloo/gloo_communicator.h"
-#include "worker/parallel/gloo/tcp_store.h"
+#include "worker/parallel/gloo/thread_group.h"
 
 namespace gqa {
 namespace {
@@ -75,51 +73,29 @@ RankTiming RunGroup(const std::string& path, int tp, int tokens) {
     RunRank(path, 1, 0, nullptr, tokens, &timing);
     return timing;
   }
-  auto server = TcpStoreServer::Start("127.0.0.1:0");
-  CHECK(server.ok());
-  std::vector<std::thread> threads;
-  for (int rank = 0; rank < tp; ++rank) {
-    threads.emplace_back([&, rank] {
-      GlooOptions options;
-      options.rank = rank;
-      options.size = tp;
-      options.store_address = absl::StrCat("127.0.0.1:", (*server)->port());
-      options.host_store = false;
-      options.timeout = std::chrono::milliseconds(60000);
-      auto comm = GlooCommunicator::Create(options);
-      CHECK(comm.ok()) << comm.status();
-      RunRank(path, tp, rank, comm->get(), tokens, &timing);
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  const absl::Status group = RunThreadGroup(
+      tp, std::chrono::milliseconds(60000),
+      [&](int rank, Communicator* comm) { RunRank(path, tp, rank, comm, tokens, &timing); });
+  CHECK(group.ok()) << group;
   return timing;
 }
 
 // Latency of `iterations` back-to-back all-reduces of `floats` values at
 // tp=3 with no compute between them: the communication floor.
 double AllReduceMicros(int floats, int iterations) {
-  auto server = TcpStoreServer::Start("127.0.0.1:0");
-  CHECK(server.ok());
   double micros = 0;
-  std::vector<std::thread> threads;
-  for (int rank = 0; rank < 3; ++rank) {
-    threads.emplace_back([&, rank] {
-      GlooOptions options;
-      options.rank = rank;
-      options.size = 3;
-      options.store_address = absl::StrCat("127.0.0.1:", (*server)->port());
-      options.host_store = false;
-      auto comm = GlooCommunicator::Create(options);
-      CHECK(comm.ok()) << comm.status();
-      std::vector<float> data(floats, 1.0f);
-      CHECK((*comm)->Barrier().ok());
-      const auto start = std::chrono::steady_clock::now();
-      for (int i = 0; i < iterations; ++i) CHECK((*comm)->AllReduceSum(absl::MakeSpan(data)).ok());
-      const auto end = std::chrono::steady_clock::now();
-      if (rank == 0) micros = std::chrono::duration<double, std::micro>(end - start).count() / iterations;
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  const absl::Status group =
+      RunThreadGroup(3, std::chrono::milliseconds(10000), [&](int rank, Communicator* comm) {
+        std::vector<float> data(floats, 1.0f);
+        CHECK(comm->Barrier().ok());
+        const auto start = std::chrono::steady_clock::now();
+        for (int i = 0; i < iterations; ++i) CHECK(comm->AllReduceSum(absl::MakeSpan(data)).ok());
+        const auto end = std::chrono::steady_clock::now();
+        if (rank == 0) {
+          micros = std::chrono::duration<double, std::micro>(end - start).count() / iterations;
+        }
+      });
+  CHECK(group.ok()) << group;
   return micros;
 }
 

@@ -10,27 +10,10 @@
 #include "absl/types/span.h"
 #include "core/fp8.h"
 #include "core/half.h"
+#include "worker/backend/kv_view_check.h"
 
 namespace gqa::cpu {
 namespace {
-
-absl::Status ValidateView(const PagedKvView& cache, absl::string_view op) {
-  if (DTypeSize(cache.dtype) == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": unknown KV dtype"));
-  }
-  if (cache.num_kv_heads <= 0 || cache.head_dim <= 0 || cache.block_size <= 0 ||
-      cache.num_blocks < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        op, ": bad cache shape num_blocks=", cache.num_blocks, " num_kv_heads=", cache.num_kv_heads,
-        " head_dim=", cache.head_dim, " block_size=", cache.block_size));
-  }
-  if (IsFp8(cache.dtype) && (cache.k_scale == nullptr || cache.v_scale == nullptr)) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": ", DTypeName(cache.dtype),
-                                                   " cache without k_scale/v_scale; pass the "
-                                                   "per-token scale arrays"));
-  }
-  return absl::OkStatus();
-}
 
 // The FP8 scale of one row: from its largest finite magnitude (see WriteKv).
 float RowScale(const float* x, int64_t n, DType dtype) {
@@ -74,7 +57,7 @@ void StoreRow(const float* x, int64_t n, DType dtype, void* base, int64_t index)
 
 absl::Status WriteKv(const KvWriteParams& params) {
   const PagedKvView& cache = params.cache;
-  if (absl::Status status = ValidateView(cache, "KV write"); !status.ok()) return status;
+  if (absl::Status status = ValidatePagedKvView(cache, "KV write"); !status.ok()) return status;
   const int64_t heads = cache.num_kv_heads;
   // The destination slot of (token t, KV head h).
   auto slot_of = [&params, heads](int64_t t, int64_t h) {
@@ -118,7 +101,7 @@ absl::Status WriteKv(const KvWriteParams& params) {
 
 absl::Status CopyKvBlocks(const KvCopyParams& params) {
   const PagedKvView& cache = params.cache;
-  if (absl::Status status = ValidateView(cache, "KV block copy"); !status.ok()) return status;
+  if (absl::Status status = ValidatePagedKvView(cache, "KV block copy"); !status.ok()) return status;
   if (params.num_pairs < 0 ||
       (params.num_pairs > 0 && (params.src_blocks == nullptr || params.dst_blocks == nullptr))) {
     return absl::InvalidArgumentError(

@@ -12,6 +12,7 @@
 #include "worker/backend/cuda/cuda_ops.h"
 #include "worker/backend/cuda/cuda_status.h"
 #include "worker/backend/cuda/device_errors.h"
+#include "worker/backend/kv_view_check.h"
 
 namespace gqa {
 namespace {
@@ -30,25 +31,6 @@ class DeviceBuffer : public BackendBuffer {
  private:
   DeviceMemory memory_;  // move-only, so this buffer is too
 };
-
-// The CPU backend's kv_write.cc checks on a cache view.
-absl::Status ValidateView(const PagedKvView& cache, absl::string_view op) {
-  if (DTypeSize(cache.dtype) == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": unknown KV dtype"));
-  }
-  if (cache.num_kv_heads <= 0 || cache.head_dim <= 0 || cache.block_size <= 0 ||
-      cache.num_blocks < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        op, ": bad cache shape num_blocks=", cache.num_blocks, " num_kv_heads=", cache.num_kv_heads,
-        " head_dim=", cache.head_dim, " block_size=", cache.block_size));
-  }
-  if (IsFp8(cache.dtype) && (cache.k_scale == nullptr || cache.v_scale == nullptr)) {
-    return absl::InvalidArgumentError(absl::StrCat(op, ": ", DTypeName(cache.dtype),
-                                                   " cache without k_scale/v_scale; pass the "
-                                                   "per-token scale arrays"));
-  }
-  return absl::OkStatus();
-}
 
 class CudaBackendImpl : public CudaBackend {
  public:
@@ -136,7 +118,7 @@ class CudaBackendImpl : public CudaBackend {
 
   absl::Status WriteKv(const KvWriteParams& p) override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
-    if (absl::Status s = ValidateView(p.cache, "KV write"); !s.ok()) return s;
+    if (absl::Status s = ValidatePagedKvView(p.cache, "KV write"); !s.ok()) return s;
     if (p.num_tokens > 0 && (p.k == nullptr || p.v == nullptr ||
                              (p.slot_mapping == nullptr && p.head_slot_mapping == nullptr))) {
       return absl::InvalidArgumentError("KV write: null k, v or slot mapping");
@@ -146,7 +128,7 @@ class CudaBackendImpl : public CudaBackend {
 
   absl::Status CopyKvBlocks(const KvCopyParams& p) override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
-    if (absl::Status s = ValidateView(p.cache, "KV block copy"); !s.ok()) return s;
+    if (absl::Status s = ValidatePagedKvView(p.cache, "KV block copy"); !s.ok()) return s;
     if (p.num_pairs < 0 ||
         (p.num_pairs > 0 && (p.src_blocks == nullptr || p.dst_blocks == nullptr))) {
       return absl::InvalidArgumentError(

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <cmath>
 #include <iostream>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -13,8 +12,7 @@
 #include "worker/engine/step_builder.h"
 #include "worker/engine/tp_follower.h"
 #include "worker/kv/kv_cache_storage.h"
-#include "worker/parallel/gloo/gloo_communicator.h"
-#include "worker/parallel/gloo/tcp_store.h"
+#include "worker/parallel/gloo/thread_group.h"
 
 namespace gqa {
 namespace {
@@ -119,23 +117,11 @@ std::vector<RankRun> RunGroup(const SourceFactory& make_source, int tp,
     runs[0] = RunRank(make_source, 1, 0, nullptr, prompt, max_new_tokens);
     return runs;
   }
-  auto server = TcpStoreServer::Start("127.0.0.1:0");
-  EXPECT_TRUE(server.ok()) << server.status();
-  std::vector<std::thread> threads;
-  for (int rank = 0; rank < tp; ++rank) {
-    threads.emplace_back([&, rank] {
-      GlooOptions options;
-      options.rank = rank;
-      options.size = tp;
-      options.store_address = absl::StrCat("127.0.0.1:", (*server)->port());
-      options.host_store = false;
-      options.timeout = std::chrono::milliseconds(60000);
-      auto comm = GlooCommunicator::Create(options);
-      ASSERT_TRUE(comm.ok()) << comm.status();
-      runs[rank] = RunRank(make_source, tp, rank, comm->get(), prompt, max_new_tokens);
-    });
-  }
-  for (std::thread& t : threads) t.join();
+  const absl::Status group =
+      RunThreadGroup(tp, std::chrono::milliseconds(60000), [&](int rank, Communicator* comm) {
+        runs[rank] = RunRank(make_source, tp, rank, comm, prompt, max_new_tokens);
+      });
+  EXPECT_TRUE(group.ok()) << group;
   return runs;
 }
 
