@@ -26,6 +26,7 @@ namespace {
 struct RankTiming {
   double decode_ms_per_step = 0;
   double allreduce_ms_per_step = 0;
+  double plan_bytes_per_step = 0;  // step plans broadcast by rank 0
 };
 
 // One rank; rank 0 generates `tokens` greedy tokens and reports its timing.
@@ -57,6 +58,7 @@ void RunRank(const std::string& path, int tp, int rank, Communicator* comm, int 
   prefill_only.tenant = "warmup";
   CHECK(generator.Generate(prefill_only, nullptr).ok());
   const int64_t before = (*model)->allreduce_ns();
+  const int64_t plan_before = (*model)->plan_bytes_sent();
   request.tenant = "measured";  // another tenant: no prefix reuse
   auto result = generator.Generate(request, nullptr);
   CHECK(result.ok()) << result.status();
@@ -64,6 +66,9 @@ void RunRank(const std::string& path, int tp, int rank, Communicator* comm, int 
   const double steps = tokens - 1;
   out->decode_ms_per_step = result->decode_ns / 1e6 / steps;
   out->allreduce_ms_per_step = std::max<int64_t>(0, decode_allreduce) / 1e6 / steps;
+  // The warm-up was one prefill: what the measured run sent beyond that.
+  out->plan_bytes_per_step =
+      static_cast<double>((*model)->plan_bytes_sent() - 2 * plan_before) / steps;
   if (comm != nullptr) CHECK((*model)->EndGroup().ok());
 }
 
@@ -112,13 +117,15 @@ int main(int argc, char** argv) {
     if (std::strcmp(argv[i], "--tokens") == 0) tokens = std::atoi(argv[i + 1]);
     if (std::strcmp(argv[i], "--runs") == 0) runs = std::atoi(argv[i + 1]);
   }
-  std::printf("| tp | run | decode ms/step | all-reduce ms/step (rank 0) | all-reduce share |\n");
-  std::printf("|---|---|---|---|---|\n");
+  std::printf("| tp | run | decode ms/step | all-reduce ms/step (rank 0) | all-reduce share | "
+              "plan bytes/step |\n");
+  std::printf("|---|---|---|---|---|---|\n");
   for (int tp : {1, 3}) {
     for (int run = 0; run < runs; ++run) {
       const gqa::RankTiming t = gqa::RunGroup(argv[1], tp, tokens);
-      std::printf("| %d | %d | %.2f | %.2f | %.0f%% |\n", tp, run + 1, t.decode_ms_per_step,
-                  t.allreduce_ms_per_step, 100.0 * t.allreduce_ms_per_step / t.decode_ms_per_step);
+      std::printf("| %d | %d | %.2f | %.2f | %.0f%% | %.0f |\n", tp, run + 1, t.decode_ms_per_step,
+                  t.allreduce_ms_per_step, 100.0 * t.allreduce_ms_per_step / t.decode_ms_per_step,
+                  t.plan_bytes_per_step);
       std::fflush(stdout);
     }
   }

@@ -286,6 +286,7 @@ int Run(int argc, char** argv) {
     info.block_size = storage.block_size();
     info.num_kv_blocks = storage.num_blocks();
     info.kv_capacity_bytes = storage.num_blocks() * storage.bytes_per_block();
+    info.tp_size = local->model().plan().tp;
     if (local->tokenizer().eos_id() >= 0) info.eos_ids.push_back(local->tokenizer().eos_id());
     if (auto address = flags->Value("kvstore")) {
       KvStorePrefixTierOptions tier_options;

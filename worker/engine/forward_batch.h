@@ -20,6 +20,10 @@ struct ForwardBatch {
   std::vector<int32_t> block_tables;  // [num_seqs, max_blocks_per_seq]
   int64_t num_seqs = 0;
   int64_t max_blocks_per_seq = 0;
+  // [num_seqs] or empty: who each row is across steps (SequenceKv::id,
+  // distinct), so the tensor-parallel step plan sends a sequence's tables as
+  // changes since its last step (step_plan.h). Empty: sent whole every step.
+  std::vector<int64_t> seq_ids;
   // Tokens whose logits are wanted (usually the last token of each sequence),
   // in the order of the rows of the logits output.
   std::vector<int32_t> logit_token_idx;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "core/status.h"
 #include "worker/engine/step_builder.h"
@@ -24,6 +25,16 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(std::unique_ptr<TensorSourc
       new Model(std::move(source), plan, std::move(weights), backend, plan.tp > 1 ? comm : nullptr));
 }
 
+absl::Status Model::CheckKvPolicy(const KvPolicy& policy) const {
+  if (plan_.tp > 1 && policy.kind == KvPolicy::Kind::kH2o) {
+    return absl::UnimplementedError(absl::StrCat(
+        "kv_policy h2o is not supported by a tensor-parallel worker (tp=", plan_.tp,
+        "): its per-head evictions need every rank's attention scores; use streaming or "
+        "window here, or h2o on a tp=1 worker"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) const {
   const size_t n = b.token_ids.size();
   if (n == 0) return absl::InvalidArgumentError("forward: empty batch");
@@ -33,6 +44,15 @@ absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) c
   }
   if (b.block_tables.size() != static_cast<size_t>(b.num_seqs * b.max_blocks_per_seq)) {
     return absl::InvalidArgumentError("forward: block table size is not num_seqs x max_blocks");
+  }
+  if (!b.seq_ids.empty()) {
+    if (b.seq_ids.size() != static_cast<size_t>(b.num_seqs)) {
+      return absl::InvalidArgumentError("forward: seq_ids is not one id per sequence");
+    }
+    absl::flat_hash_set<int64_t> ids(b.seq_ids.begin(), b.seq_ids.end());
+    if (ids.size() != b.seq_ids.size()) {
+      return absl::InvalidArgumentError("forward: a sequence id appears twice in the batch");
+    }
   }
   if (num_kv_layers != weights_.layers.size()) {
     return absl::InvalidArgumentError(absl::StrCat("forward: ", num_kv_layers, " KV layers for a ",
@@ -57,8 +77,8 @@ absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) c
   return absl::OkStatus();
 }
 
-absl::Status Model::BroadcastPlan(const StepPlan& plan) {
-  std::string bytes = SerializeStepPlan(plan, plan_.num_kv_heads);
+absl::Status Model::BroadcastPlan(std::string bytes) {
+  plan_bytes_sent_ += static_cast<int64_t>(bytes.size());
   return BroadcastBytes(*comm_, bytes, /*root=*/0);
 }
 
@@ -69,32 +89,28 @@ absl::Status Model::CopyKvBlocks(const std::vector<PagedKvView>& kv_layers,
     StepPlan plan;
     plan.kind = StepKind::kCopyBlocks;
     plan.copies = copies;
-    RETURN_IF_ERROR(BroadcastPlan(plan));
+    RETURN_IF_ERROR(BroadcastPlan(StepPlanEncoder::EncodeControl(plan)));
   }
   return CopyBlocks(*backend_, kv_layers, copies);
 }
 
 absl::Status Model::Heartbeat() {
   if (!leads_group()) return absl::OkStatus();
-  return BroadcastPlan(StepPlan{});
+  return BroadcastPlan(StepPlanEncoder::EncodeControl(StepPlan{}));
 }
 
 absl::Status Model::EndGroup() {
   if (!leads_group()) return absl::OkStatus();
   StepPlan plan;
   plan.kind = StepKind::kShutdown;
-  return BroadcastPlan(plan);
+  return BroadcastPlan(StepPlanEncoder::EncodeControl(plan));
 }
 
 absl::Status Model::Forward(const ForwardBatch& batch, const std::vector<PagedKvView>& kv_layers,
                             std::vector<float>& logits, std::vector<float>* column_sums) {
   RETURN_IF_ERROR(ValidateBatch(batch, kv_layers.size()));
   if (leads_group()) {
-    StepPlan plan;
-    plan.kind = StepKind::kForward;
-    plan.batch = batch;
-    plan.want_column_sums = column_sums != nullptr;
-    RETURN_IF_ERROR(BroadcastPlan(plan));
+    RETURN_IF_ERROR(BroadcastPlan(plan_encoder_.EncodeForward(batch, column_sums != nullptr)));
   }
   const bool want_sums = !batch.column_sum_offsets.empty();
   if (want_sums) {

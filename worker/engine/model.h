@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "core/kv_options.h"
 #include "worker/backend/backend.h"
 #include "worker/engine/forward_batch.h"
 #include "worker/engine/model_weights.h"
@@ -39,8 +40,14 @@ class Model {
   // Rank 0 of a group (tp > 1): Forward and CopyKvBlocks first broadcast
   // their StepPlan to the other ranks, which run RunFollower (tp_follower.h).
   bool leads_group() const { return comm_ != nullptr && plan_.rank == 0; }
+  // UNIMPLEMENTED for a KV policy this rank's group cannot run: h2o with
+  // tp > 1 (its per-head evictions would need every rank's attention
+  // scores on rank 0; docs/tensor-parallel.md).
+  absl::Status CheckKvPolicy(const KvPolicy& policy) const;
   // Wall time spent in all-reduces since the model was created (0 at tp 1).
   int64_t allreduce_ns() const { return allreduce_ns_; }
+  // Bytes of step plans this leader has broadcast (0 unless it leads).
+  int64_t plan_bytes_sent() const { return plan_bytes_sent_; }
 
   // Runs the step: writes each token's K/V into `kv_layers[layer]` at its slot,
   // and fills `logits` with [batch.logit_token_idx.size(), vocab] rows.
@@ -72,9 +79,10 @@ class Model {
         plan_(plan),
         weights_(std::move(weights)),
         backend_(backend),
-        comm_(comm) {}
+        comm_(comm),
+        plan_encoder_(plan.num_kv_heads) {}
 
-  absl::Status BroadcastPlan(const StepPlan& plan);
+  absl::Status BroadcastPlan(std::string bytes);
   absl::Status ValidateBatch(const ForwardBatch& batch, size_t num_kv_layers) const;
   absl::Status AttentionBlock(const ForwardBatch& batch, int64_t layer_index,
                               const PagedKvView& kv, float* column_sums, float* x);
@@ -88,7 +96,9 @@ class Model {
   ModelWeights weights_;
   Backend* backend_;
   Communicator* comm_;  // null at tp 1
+  StepPlanEncoder plan_encoder_;  // the leader's: what its followers hold
   int64_t allreduce_ns_ = 0;
+  int64_t plan_bytes_sent_ = 0;
   // Step scratch, grown as needed: [num_tokens, width] each.
   std::vector<float> normed_, q_, q_sink_, k_, v_, attn_, gate_, up_, partial_;
 };

@@ -104,6 +104,7 @@ absl::StatusOr<OfflineResult> OfflineGenerator::Generate(const OfflineRequest& r
                                                          const TokenCallback& on_token) {
   RETURN_IF_ERROR(ValidatePrompt(request.prompt_ids));
   RETURN_IF_ERROR(ValidateSamplingParams(request.sampling));
+  RETURN_IF_ERROR(model_->CheckKvPolicy(request.kv_policy));
   const ModelConfig& config = model_->config();
   const int64_t prompt_len = static_cast<int64_t>(request.prompt_ids.size());
   if (request.max_new_tokens < 1) {

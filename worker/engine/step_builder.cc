@@ -49,6 +49,7 @@ void BuildForwardBatch(absl::Span<const StepSequence> sequences, int64_t block_s
     const BoundedSlots* bounded = kv.bounded_slots();
     std::copy(kv.block_table().begin(), kv.block_table().end(),
               batch.block_tables.begin() + s * max_blocks);
+    batch.seq_ids.push_back(kv.id());
     if (bounded != nullptr) {
       batch.num_sinks[s] = static_cast<int32_t>(bounded->num_sinks());
       batch.recent_window[s] = static_cast<int32_t>(bounded->recent_window());

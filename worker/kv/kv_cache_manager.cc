@@ -30,6 +30,7 @@ std::unique_ptr<SequenceKv> KvCacheManager::Begin(const KvPolicy& policy, absl::
   const int64_t bs = options_.block_size;
   const BlockId root = RootBlockId(options_.model_fingerprint, tenant);
   auto seq = std::unique_ptr<SequenceKv>(new SequenceKv(policy, root, tenant));
+  seq->id_ = next_sequence_id_++;
   if (policy.TokenBound().has_value()) {
     absl::StatusOr<int64_t> max_slots = SlotsPerSequence(policy, std::max<int64_t>(1, max_tokens), bs);
     CHECK(max_slots.ok()) << max_slots.status();

@@ -143,6 +143,7 @@ class KvCacheManager {
 
   KvCacheManagerOptions options_;
   BlockPool pool_;
+  int64_t next_sequence_id_ = 1;
 };
 
 }  // namespace gqa

@@ -22,6 +22,9 @@ class SequenceKv {
   SequenceKv(const SequenceKv&) = delete;
   SequenceKv& operator=(const SequenceKv&) = delete;
 
+  // Unique among the sequences of the manager that began it (for whoever
+  // refers to the sequence across steps, such as the tensor-parallel plan).
+  int64_t id() const { return id_; }
   const KvPolicy& policy() const { return policy_; }
   bool bounded() const { return bounded_.has_value(); }
   const std::vector<int32_t>& block_table() const { return blocks_; }
@@ -55,6 +58,7 @@ class SequenceKv {
   SequenceKv(const KvPolicy& policy, const BlockId& root, absl::string_view tenant)
       : policy_(policy), tenant_(tenant), chain_tail_(root) {}
 
+  int64_t id_ = 0;
   KvPolicy policy_;
   std::string tenant_;
   std::vector<int32_t> blocks_;

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/kv_size.h"
 #include "core/log.h"
+#include "core/status.h"
 #include "worker/engine/step_builder.h"
 #include "worker/kv/kv_block_transfer.h"
 
@@ -77,6 +78,7 @@ absl::Status Scheduler::Add(std::unique_ptr<EngineRequest> request,
     return absl::ResourceExhaustedError(absl::StrCat(
         "the worker's queue is full (", options_.max_waiting, " waiting requests); retry later"));
   }
+  RETURN_IF_ERROR(model_->CheckKvPolicy(request->kv_policy));
   auto same_id = [&](const SequencePtr& seq) { return seq->request->id == request->id; };
   if (std::any_of(waiting_.begin(), waiting_.end(), same_id) ||
       std::any_of(running_.begin(), running_.end(), same_id)) {

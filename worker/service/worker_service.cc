@@ -345,13 +345,15 @@ grpc::ServerUnaryReactor* WorkerService::Info(grpc::CallbackServerContext* conte
   response->set_kv_dtype(DTypeToProto(info_.kv_dtype));
   for (v1::KvPolicyKind kind : {v1::KV_POLICY_KIND_FULL, v1::KV_POLICY_KIND_STREAMING,
                                 v1::KV_POLICY_KIND_H2O, v1::KV_POLICY_KIND_WINDOW}) {
+    // Model::CheckKvPolicy: no h2o across tensor-parallel ranks.
+    if (kind == v1::KV_POLICY_KIND_H2O && info_.tp_size > 1) continue;
     response->add_kv_policy_kinds(kind);
   }
   response->mutable_default_kv_policy()->mutable_full();
   response->set_block_size(static_cast<int32_t>(info_.block_size));
   response->set_num_kv_blocks(info_.num_kv_blocks);
   response->set_kv_capacity_bytes(info_.kv_capacity_bytes);
-  response->set_tp_size(1);
+  response->set_tp_size(info_.tp_size);
   response->set_backend(v1::BACKEND_CPU);
   response->set_instance_id(info_.instance_id);
   return Reply(context, absl::OkStatus());

@@ -28,6 +28,7 @@ struct WorkerInfo {
   int64_t kv_capacity_bytes = 0;
   std::vector<int32_t> eos_ids;  // the model's end tokens (unless ignore_eos)
   std::string instance_id;
+  int tp_size = 1;  // ranks of this worker's tensor-parallel group
 };
 
 class WorkerService final : public v1::Worker::CallbackService {
