@@ -6,6 +6,7 @@
 //              [--tp N [--rank R --tp-addr HOST:PORT] [--tp-timeout-ms T]]
 // A worker that cannot load its model exits 1 with the reason; bad flags exit 2.
 // SIGTERM or SIGINT drains (running sequences finish) and stops.
+#include <atomic>
 #include <csignal>
 #include <iostream>
 #include <memory>
@@ -262,6 +263,7 @@ int Run(int argc, char** argv) {
   }
   std::unique_ptr<KvStorePrefixTier> prefix_tier;  // outlive the engine
   std::unique_ptr<KvStoreSwapTier> swap_tier;
+  std::atomic<bool> group_broken{false};  // outlives the engine, whose thread sets it
   std::unique_ptr<SequenceEngine> engine;
   WorkerInfo info;
   info.instance_id = absl::StrCat("worker-", getpid());
@@ -321,8 +323,17 @@ int Run(int argc, char** argv) {
         options.swap_tier = swap_tier.get();
       }
     }
-    engine = std::make_unique<EngineLoop>(&local->model(), &storage, Env::Default(), options,
-                                          &metrics, prefix_tier.get(), cache_snapshot_interval);
+    auto loop = std::make_unique<EngineLoop>(&local->model(), &storage, Env::Default(), options,
+                                             &metrics, prefix_tier.get(), cache_snapshot_interval);
+    if (group != nullptr) {
+      // A broken group cannot step again: leave so that whoever runs this
+      // worker (gqa serve, Kubernetes) starts a whole new group.
+      loop->SetOnGroupFailure([&group_broken](const absl::Status&) {
+        group_broken.store(true);
+        kill(getpid(), SIGTERM);
+      });
+    }
+    engine = std::move(loop);
   }
   WorkerService service(engine.get(), info);
 
@@ -357,14 +368,19 @@ int Run(int argc, char** argv) {
             << ")" << std::endl;
   int signal = 0;
   sigwait(&signals, &signal);
-  std::cerr << "gqa-worker: signal " << signal << ", draining\n";
+  if (group_broken.load()) {
+    std::cerr << "gqa-worker: the tensor-parallel group lost a rank; ending its streams and "
+                 "exiting 1 so that the group can be restarted\n";
+  } else {
+    std::cerr << "gqa-worker: signal " << signal << ", draining\n";
+  }
   server->GetHealthCheckService()->SetServingStatus(false);
   engine->Drain(absl::Seconds(30));
   // Drain already waited for the sequences; what is left (watch streams,
   // idle reactors) gets a second before it is cancelled.
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   if (health_server) health_server->Shutdown();
-  return 0;
+  return group_broken.load() ? 1 : 0;
 }
 
 }  // namespace

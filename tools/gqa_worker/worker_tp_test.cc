@@ -1,8 +1,8 @@
 // gqa-worker --tp as an operator runs it, real processes on loopback: the
 // launcher starts its ranks, a tp=3 group of the default model streams the
 // same greedy tokens as a tp=1 worker, killing a rank mid-stream ends the
-// stream with UNAVAILABLE within the timeout, and no rank outlives its
-// launcher. Invalid tp values are refused before any weight loads.
+// stream with UNAVAILABLE within the timeout and the launcher then exits 1,
+// and no rank outlives its launcher; h2o is refused in a group. Invalid tp values are refused before any weight loads.
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -167,15 +167,18 @@ TEST(WorkerTpTest, DefaultModelTp3MatchesTp1AndAKilledRankEndsTheStream) {
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   EXPECT_LT(took, absl::Seconds(3 + 2)) << "the stream outlived the tp timeout";
   EXPECT_LT(received, 400);
-  // Rank 1 notices its peer's death and exits by itself; the launcher keeps
-  // serving errors (its group is broken) until stopped, and leaves no rank.
+  // Rank 1 notices its peer's death and exits by itself; so does the
+  // launcher, with status 1, once its streams have ended (its group cannot
+  // step again: whoever runs it restarts it), and it leaves no rank.
   EXPECT_TRUE(GoneWithin(ranks[0], absl::Seconds(5)));
-  grpc::ClientContext after_context;
-  auto after = tp3.stub->Submit(&after_context, Greedy("d", 4));
-  while (after->Read(&response)) {
+  int exit_status = 0;
+  const absl::Time deadline = absl::Now() + absl::Seconds(35);
+  while (waitpid(tp3.pid, &exit_status, WNOHANG) != tp3.pid && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
   }
-  EXPECT_EQ(after->Finish().error_code(), grpc::StatusCode::UNAVAILABLE);
-  StopWorker(tp3);
+  ASSERT_FALSE(Alive(tp3.pid)) << "the launcher of a broken group kept running";
+  EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 1) << exit_status;
+  EXPECT_THAT(SlurpForTesting(tp3.err_path), HasSubstr("the tensor-parallel group lost a rank"));
   EXPECT_FALSE(Alive(ranks[0]) || Alive(ranks[1]));
 }
 
@@ -190,6 +193,20 @@ TEST(WorkerTpTest, RanksDieWithTheirLauncher) {
   v1::InfoResponse info;
   grpc::ClientContext context;
   ASSERT_TRUE(group.stub->Info(&context, v1::InfoRequest(), &info).ok());
+  EXPECT_EQ(info.tp_size(), 3);
+  for (int kind : info.kv_policy_kinds()) EXPECT_NE(kind, v1::KV_POLICY_KIND_H2O);
+  // h2o needs every rank's scores on rank 0: refused, naming the reason.
+  v1::SubmitRequest h2o = Greedy("h2o", 4);
+  h2o.mutable_kv_policy()->mutable_h2o()->set_heavy_tokens(8);
+  h2o.mutable_kv_policy()->mutable_h2o()->set_recent_tokens(8);
+  grpc::ClientContext h2o_context;
+  auto h2o_reader = group.stub->Submit(&h2o_context, h2o);
+  v1::SubmitResponse ignored;
+  while (h2o_reader->Read(&ignored)) {
+  }
+  const grpc::Status refused = h2o_reader->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNIMPLEMENTED) << refused.error_message();
+  EXPECT_THAT(refused.error_message(), HasSubstr("tensor-parallel"));
   ASSERT_TRUE(Alive(ranks[0]) && Alive(ranks[1]));
   kill(group.pid, SIGKILL);  // no cleanup runs: PDEATHSIG must end the ranks
   int status = 0;

@@ -77,9 +77,14 @@ absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) c
   return absl::OkStatus();
 }
 
+absl::Status Model::NoteGroupStatus(absl::Status status) {
+  if (!status.ok() && group_status_.ok()) group_status_ = status;
+  return status;
+}
+
 absl::Status Model::BroadcastPlan(std::string bytes) {
   plan_bytes_sent_ += static_cast<int64_t>(bytes.size());
-  return BroadcastBytes(*comm_, bytes, /*root=*/0);
+  return NoteGroupStatus(BroadcastBytes(*comm_, bytes, /*root=*/0));
 }
 
 absl::Status Model::CopyKvBlocks(const std::vector<PagedKvView>& kv_layers,
@@ -235,7 +240,7 @@ absl::Status Model::RowParallelGemm(const float* in, const WeightView& w, int64_
   RETURN_IF_ERROR(backend_->Gemm({in, w, partial_.data(), t, /*accumulate=*/false}));
   RETURN_IF_ERROR(backend_->Synchronize());
   const auto start = std::chrono::steady_clock::now();
-  RETURN_IF_ERROR(comm_->AllReduceSum(absl::MakeSpan(partial_)));
+  RETURN_IF_ERROR(NoteGroupStatus(comm_->AllReduceSum(absl::MakeSpan(partial_))));
   allreduce_ns_ += std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::steady_clock::now() - start)
                        .count();

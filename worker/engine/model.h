@@ -46,6 +46,9 @@ class Model {
   absl::Status CheckKvPolicy(const KvPolicy& policy) const;
   // Wall time spent in all-reduces since the model was created (0 at tp 1).
   int64_t allreduce_ns() const { return allreduce_ns_; }
+  // OK, or the first failure of this rank's group communication (a rank
+  // gone or stuck): the group cannot step again and the process should end.
+  const absl::Status& group_status() const { return group_status_; }
   // Bytes of step plans this leader has broadcast (0 unless it leads).
   int64_t plan_bytes_sent() const { return plan_bytes_sent_; }
 
@@ -99,6 +102,9 @@ class Model {
   StepPlanEncoder plan_encoder_;  // the leader's: what its followers hold
   int64_t allreduce_ns_ = 0;
   int64_t plan_bytes_sent_ = 0;
+  absl::Status group_status_;
+  // Records the first failure of a collective; returns `status`.
+  absl::Status NoteGroupStatus(absl::Status status);
   // Step scratch, grown as needed: [num_tokens, width] each.
   std::vector<float> normed_, q_, q_sink_, k_, v_, attn_, gate_, up_, partial_;
 };

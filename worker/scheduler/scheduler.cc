@@ -143,6 +143,15 @@ bool Scheduler::Cancel(const std::string& id) {
   return false;
 }
 
+void Scheduler::FailAll(const absl::Status& error) {
+  std::vector<SequencePtr> all;
+  for (SequencePtr& seq : running_) all.push_back(std::move(seq));
+  for (SequencePtr& seq : waiting_) all.push_back(std::move(seq));
+  running_.clear();
+  waiting_.clear();
+  for (SequencePtr& seq : all) Finish(std::move(seq), EngineFinish::kError, error);
+}
+
 void Scheduler::ExpireDeadlines() {
   const int64_t now = env_->NowNanos();
   auto expired = [&](const SequencePtr& seq) {

@@ -84,6 +84,9 @@ class Scheduler {
   // Finishes the sequence with kCancelled and frees its blocks; false when
   // no live sequence has the id.
   bool Cancel(const std::string& id);
+  // Finishes every sequence, running and waiting, with kError and `error`
+  // (the engine cannot step again: a broken tensor-parallel group).
+  void FailAll(const absl::Status& error);
 
   // One iteration; a step with nothing to run returns an empty report.
   // A failed forward pass finishes the step's sequences with kError.

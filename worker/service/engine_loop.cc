@@ -103,6 +103,11 @@ EngineLoop::~EngineLoop() {
 absl::Status EngineLoop::Submit(std::unique_ptr<EngineRequest> request,
                                 std::shared_ptr<SequenceSink> sink) {
   absl::MutexLock lock(&mu_);
+  if (!group_failure_.ok()) {
+    return absl::UnavailableError(absl::StrCat(
+        "this worker's tensor-parallel group is broken (", group_failure_.message(),
+        "); it is exiting to be restarted; send the request to another worker"));
+  }
   if (draining_ || stopping_) {
     return absl::UnavailableError("the worker is draining; send the request to another worker");
   }
@@ -218,8 +223,14 @@ SchedulerStats EngineLoop::stats() const {
   return stats;
 }
 
+void EngineLoop::SetOnGroupFailure(std::function<void(const absl::Status&)> on_failure) {
+  absl::MutexLock lock(&mu_);
+  on_group_failure_ = std::move(on_failure);
+}
+
 void EngineLoop::Run() {
   engine_thread_id_.store(std::this_thread::get_id());
+  bool group_failed = false;
   while (true) {
     decltype(inbox_) inbox;
     std::vector<std::string> cancels;
@@ -259,11 +270,9 @@ void EngineLoop::Run() {
       new_watchers.swap(new_watchers_);
       clears.swap(clears_);
     }
-    if (heartbeat) {  // idle: the followers wait for a plan, tell them the leader is alive
-      const absl::Status alive = model_->Heartbeat();
-      if (!alive.ok() && tp_group_ok_) LOG(WARNING) << "tp heartbeat failed: " << alive;
-      tp_group_ok_ = alive.ok();
-    }
+    // Idle: the followers wait for a plan; tell them the leader is alive
+    // (a failure shows in the model's group status, below).
+    if (heartbeat) (void)model_->Heartbeat();
     for (auto& [tenant, done] : clears) done(scheduler_.ClearCache(tenant));
     for (Inbound& inbound : inbox) {
       if (!inbound.fetched.empty()) InstallFetched(inbound);
@@ -278,13 +287,33 @@ void EngineLoop::Run() {
     for (const std::string& id : cancels) scheduler_.Cancel(id);
     const StepReport report = scheduler_.Step();
     PublishCacheEvents(std::move(new_watchers));
-    const SchedulerStats stats = scheduler_.stats();
+    SchedulerStats stats = scheduler_.stats();
+    const bool group_broke = !model_->group_status().ok() && !group_failed;
+    if (group_broke) {
+      // Nothing can step again: what is queued fails now rather than one
+      // step at a time.
+      group_failed = true;
+      LOG(ERROR) << "tp group broken: " << model_->group_status();
+      scheduler_.FailAll(absl::UnavailableError(
+          absl::StrCat("the tensor-parallel group lost a rank: ", model_->group_status().message())));
+      stats = scheduler_.stats();
+    }
+    stats.draining |= group_failed;
     if (metrics_ != nullptr) {
       metrics_->ObserveStep(report);
       metrics_->SetStats(stats);
     }
-    absl::MutexLock lock(&mu_);
-    stats_ = stats;
+    std::function<void(const absl::Status&)> on_group_failure;
+    {
+      absl::MutexLock lock(&mu_);
+      stats_ = stats;
+      if (group_broke) {
+        group_failure_ = model_->group_status();
+        draining_ = true;
+        on_group_failure = on_group_failure_;
+      }
+    }
+    if (on_group_failure) on_group_failure(model_->group_status());
   }
   // Stopping: whatever is still live ends as cancelled (sinks are called
   // without the lock: they call Forget).

@@ -58,6 +58,13 @@ class EngineLoop final : public SequenceEngine {
   void ClearCache(std::string tenant, std::function<void(int64_t)> done) override;
   const ModelConfig& config() const override { return config_; }
 
+  // Called once, on the engine thread, when the model's tensor-parallel
+  // group breaks (Model::group_status): from then on every sequence ends and
+  // every Submit fails with UNAVAILABLE, and Load reports draining, because
+  // the group cannot step again. gqa-worker then exits so that it can be
+  // restarted. Runs without the engine's lock.
+  void SetOnGroupFailure(std::function<void(const absl::Status&)> on_failure);
+
  private:
   class SequenceTracker;
   // A request on its way to the scheduler, with the prefix blocks fetched
@@ -102,12 +109,13 @@ class EngineLoop final : public SequenceEngine {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool swap_loaded_ ABSL_GUARDED_BY(mu_) = false;  // a swap-in finished since the last step
   bool draining_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status group_failure_ ABSL_GUARDED_BY(mu_);
+  std::function<void(const absl::Status&)> on_group_failure_ ABSL_GUARDED_BY(mu_);
   PrefixTier* const prefix_tier_;
   SwapTier* const swap_tier_;
   KvCacheStorage* const storage_;
   const std::string model_fingerprint_;
   Model* const model_;
-  bool tp_group_ok_ = true;  // engine thread: the last heartbeat succeeded
   const int64_t block_size_;
   Scheduler scheduler_;  // engine thread only
   absl::flat_hash_set<BlockId> installed_now_;  // engine thread only: not uploaded back
