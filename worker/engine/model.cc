@@ -25,16 +25,6 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(std::unique_ptr<TensorSourc
       new Model(std::move(source), plan, std::move(weights), backend, plan.tp > 1 ? comm : nullptr));
 }
 
-absl::Status Model::CheckKvPolicy(const KvPolicy& policy) const {
-  if (plan_.tp > 1 && policy.kind == KvPolicy::Kind::kH2o) {
-    return absl::UnimplementedError(absl::StrCat(
-        "kv_policy h2o is not supported by a tensor-parallel worker (tp=", plan_.tp,
-        "): its per-head evictions need every rank's attention scores; use streaming or "
-        "window here, or h2o on a tp=1 worker"));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) const {
   const size_t n = b.token_ids.size();
   if (n == 0) return absl::InvalidArgumentError("forward: empty batch");
@@ -65,7 +55,7 @@ absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) c
       (!b.slot_positions.empty() && b.slot_positions.size() != layers * seqs) ||
       (!b.sink_positions.empty() && b.sink_positions.size() != n) ||
       (!b.head_slot_mapping.empty() &&
-       b.head_slot_mapping.size() != layers * n * static_cast<size_t>(plan_.num_kv_heads)) ||
+       b.head_slot_mapping.size() != layers * n * static_cast<size_t>(policy_kv_heads())) ||
       (!b.column_sum_offsets.empty() && b.column_sum_offsets.size() != n)) {
     return absl::InvalidArgumentError("forward: bounded-policy arrays do not match the batch");
   }
@@ -133,6 +123,13 @@ absl::Status Model::Forward(const ForwardBatch& batch, const std::vector<PagedKv
     RETURN_IF_ERROR(AttentionBlock(batch, static_cast<int64_t>(l), kv_layers[l], layer_sums, x.data()));
     RETURN_IF_ERROR(MlpBlock(weights_.layers[l], t, x.data()));
   }
+  if (want_sums && comm_ != nullptr) {
+    // Each rank filled its own heads' sums (RankHeads); the sum over the
+    // group is every head's, and a replicated head's over all its query
+    // heads. One collective for all layers.
+    RETURN_IF_ERROR(backend_->Synchronize());
+    RETURN_IF_ERROR(NoteGroupStatus(comm_->AllReduceSum(absl::MakeSpan(*column_sums))));
+  }
   // Final norm and LM head only for the tokens whose logits are wanted.
   const int64_t num_logits = static_cast<int64_t>(batch.logit_token_idx.size());
   std::vector<float> last(num_logits * hidden);
@@ -187,9 +184,7 @@ absl::Status Model::AttentionBlock(const ForwardBatch& batch, int64_t layer_inde
   }
   RETURN_IF_ERROR(backend_->Rope(rope));
   KvWriteParams write{k_.data(), v_.data(), batch.slot_mapping.data(), t, kv};
-  if (!batch.head_slot_mapping.empty()) {
-    write.head_slot_mapping = batch.head_slot_mapping.data() + layer_index * t * plan_.num_kv_heads;
-  }
+  write.head_slot_mapping = rank_heads_.HeadSlots(batch, layer_index);
   RETURN_IF_ERROR(backend_->WriteKv(write));
   AttentionParams attention;
   attention.q = q_.data();
@@ -205,16 +200,25 @@ absl::Status Model::AttentionBlock(const ForwardBatch& batch, int64_t layer_inde
   attention.softmax_scale = 1.0f / std::sqrt(static_cast<float>(dim));
   if (!batch.slot_positions.empty()) {
     attention.query_positions = batch.positions.data();
-    attention.slot_positions = batch.slot_positions.data() + layer_index * batch.num_seqs;
+    attention.slot_positions = rank_heads_.SlotMaps(batch, layer_index);
   }
   if (!batch.num_sinks.empty()) attention.num_sinks = batch.num_sinks.data();
   if (!batch.recent_window.empty()) attention.recent_window = batch.recent_window.data();
   if (has_sinks) attention.q_sink = q_sink_.data();
-  if (column_sums != nullptr) {
+  const bool local_sums = column_sums != nullptr && !rank_heads_.whole();
+  if (local_sums) {
+    rank_heads_.BeginColumnSums(batch);
+    attention.column_sums = rank_heads_.local_sums();
+    attention.column_sum_offsets = rank_heads_.local_sum_offsets();
+  } else if (column_sums != nullptr) {
     attention.column_sums = column_sums;
     attention.column_sum_offsets = batch.column_sum_offsets.data();
   }
   RETURN_IF_ERROR(backend_->PagedAttention(attention));
+  if (local_sums) {
+    RETURN_IF_ERROR(backend_->Synchronize());
+    rank_heads_.ScatterColumnSums(batch, column_sums);
+  }
   return RowParallelGemm(attn_.data(), layer.wo, t, x);
 }
 

@@ -12,10 +12,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "core/kv_options.h"
 #include "worker/backend/backend.h"
 #include "worker/engine/forward_batch.h"
 #include "worker/engine/model_weights.h"
+#include "worker/engine/rank_heads.h"
 #include "worker/engine/step_plan.h"
 #include "worker/engine/tensor_source.h"
 #include "worker/parallel/communicator.h"
@@ -40,10 +40,10 @@ class Model {
   // Rank 0 of a group (tp > 1): Forward and CopyKvBlocks first broadcast
   // their StepPlan to the other ranks, which run RunFollower (tp_follower.h).
   bool leads_group() const { return comm_ != nullptr && plan_.rank == 0; }
-  // UNIMPLEMENTED for a KV policy this rank's group cannot run: h2o with
-  // tp > 1 (its per-head evictions would need every rank's attention
-  // scores on rank 0; docs/tensor-parallel.md).
-  absl::Status CheckKvPolicy(const KvPolicy& policy) const;
+  // The KV heads a sequence's bounded policy tracks, and that the batch's
+  // per-head arrays span: all of the model's, since rank 0's KV manager
+  // decides every rank's h2o evictions (rank_heads.h).
+  int64_t policy_kv_heads() const { return config().num_kv_heads; }
   // Wall time spent in all-reduces since the model was created (0 at tp 1).
   int64_t allreduce_ns() const { return allreduce_ns_; }
   // OK, or the first failure of this rank's group communication (a rank
@@ -83,7 +83,8 @@ class Model {
         weights_(std::move(weights)),
         backend_(backend),
         comm_(comm),
-        plan_encoder_(plan.num_kv_heads) {}
+        plan_encoder_(source_->config().num_kv_heads),
+        rank_heads_(source_->config().num_kv_heads, plan.kv_head_begin, plan.num_kv_heads) {}
 
   absl::Status BroadcastPlan(std::string bytes);
   absl::Status ValidateBatch(const ForwardBatch& batch, size_t num_kv_layers) const;
@@ -100,6 +101,7 @@ class Model {
   Backend* backend_;
   Communicator* comm_;  // null at tp 1
   StepPlanEncoder plan_encoder_;  // the leader's: what its followers hold
+  RankHeads rank_heads_;          // this rank's view of the per-head arrays
   int64_t allreduce_ns_ = 0;
   int64_t plan_bytes_sent_ = 0;
   absl::Status group_status_;

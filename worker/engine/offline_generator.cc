@@ -80,7 +80,7 @@ absl::Status OfflineGenerator::Step(SequenceKv& seq, absl::Span<const int32_t> t
   RETURN_IF_ERROR(model_->CopyKvBlocks(storage_->layer_views(), copies));
   const StepSequence step{&seq, tokens, std::move(logit_offsets)};
   BuildForwardBatch({&step, 1}, storage_->block_size(), model_->config().num_layers,
-                    model_->plan().num_kv_heads, batch_);
+                    model_->policy_kv_heads(), batch_);
   RETURN_IF_ERROR(model_->Forward(batch_, storage_->layer_views(), logits, &column_sums_));
   const StepColumnSums sums = ColumnSumsOf(batch_, {&step, 1}, 0, column_sums_);
   kv_.Commit(seq, &sums);
@@ -104,7 +104,6 @@ absl::StatusOr<OfflineResult> OfflineGenerator::Generate(const OfflineRequest& r
                                                          const TokenCallback& on_token) {
   RETURN_IF_ERROR(ValidatePrompt(request.prompt_ids));
   RETURN_IF_ERROR(ValidateSamplingParams(request.sampling));
-  RETURN_IF_ERROR(model_->CheckKvPolicy(request.kv_policy));
   const ModelConfig& config = model_->config();
   const int64_t prompt_len = static_cast<int64_t>(request.prompt_ids.size());
   if (request.max_new_tokens < 1) {

@@ -119,7 +119,7 @@ KvCacheManagerOptions KvManagerOptionsFor(const Model& model, const KvCacheStora
   options.num_blocks = storage.num_blocks();
   options.block_size = storage.block_size();
   options.num_layers = config.num_layers;
-  options.num_kv_heads = model.plan().num_kv_heads;
+  options.num_kv_heads = model.policy_kv_heads();
   options.bytes_per_block = storage.bytes_per_block();
   // The storage already checked these shapes for overflow (per block).
   options.formula_bytes_per_token = KvFormulaBytes(config.num_layers, model.plan().num_kv_heads, 1,

@@ -14,7 +14,7 @@ absl::Status RunFollower(Model& model, KvCacheStorage& storage, Communicator& co
   CHECK_GT(model.plan().rank, 0);
   std::string bytes;
   std::vector<float> logits, column_sums;
-  StepPlanDecoder decoder(model.plan().num_kv_heads);
+  StepPlanDecoder decoder(model.policy_kv_heads());
   int64_t num_steps = 0;
   while (true) {
     absl::Status received = BroadcastBytes(comm, bytes, /*root=*/0);

@@ -32,7 +32,7 @@ struct KvCacheManagerOptions {
   int64_t num_blocks = 0;
   int64_t block_size = 16;
   int64_t num_layers = 0;
-  int64_t num_kv_heads = 0;       // of this rank
+  int64_t num_kv_heads = 0;       // that per-head policies track (the model's: rank 0 decides all)
   int64_t bytes_per_block = 0;    // allocated, scales included
   int64_t formula_bytes_per_token = 0;  // DESIGN.md formula, this rank, no scales
   int64_t scale_bytes_per_token = 0;    // FP8 scales of one token, this rank

@@ -78,7 +78,6 @@ absl::Status Scheduler::Add(std::unique_ptr<EngineRequest> request,
     return absl::ResourceExhaustedError(absl::StrCat(
         "the worker's queue is full (", options_.max_waiting, " waiting requests); retry later"));
   }
-  RETURN_IF_ERROR(model_->CheckKvPolicy(request->kv_policy));
   auto same_id = [&](const SequencePtr& seq) { return seq->request->id == request->id; };
   if (std::any_of(waiting_.begin(), waiting_.end(), same_id) ||
       std::any_of(running_.begin(), running_.end(), same_id)) {
@@ -412,7 +411,7 @@ StepReport Scheduler::Step() {
   if (scheduled.empty()) return report;
 
   const ModelConfig& config = model_->config();
-  BuildForwardBatch(steps, storage_->block_size(), config.num_layers, model_->plan().num_kv_heads,
+  BuildForwardBatch(steps, storage_->block_size(), config.num_layers, model_->policy_kv_heads(),
                     batch_);
   const int64_t start_ns = env_->NowNanos();
   absl::Status status = model_->Forward(batch_, storage_->layer_views(), logits_, &column_sums_);

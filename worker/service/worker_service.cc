@@ -345,8 +345,6 @@ grpc::ServerUnaryReactor* WorkerService::Info(grpc::CallbackServerContext* conte
   response->set_kv_dtype(DTypeToProto(info_.kv_dtype));
   for (v1::KvPolicyKind kind : {v1::KV_POLICY_KIND_FULL, v1::KV_POLICY_KIND_STREAMING,
                                 v1::KV_POLICY_KIND_H2O, v1::KV_POLICY_KIND_WINDOW}) {
-    // Model::CheckKvPolicy: no h2o across tensor-parallel ranks.
-    if (kind == v1::KV_POLICY_KIND_H2O && info_.tp_size > 1) continue;
     response->add_kv_policy_kinds(kind);
   }
   response->mutable_default_kv_policy()->mutable_full();

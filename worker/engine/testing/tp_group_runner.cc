@@ -40,7 +40,7 @@ std::vector<float> AllLogits(Model& model, KvCacheStorage& storage,
   const StepSequence step{seq.get(), tokens, offsets};
   ForwardBatch batch;
   BuildForwardBatch({&step, 1}, storage.block_size(), model.config().num_layers,
-                    model.plan().num_kv_heads, batch);
+                    model.policy_kv_heads(), batch);
   std::vector<float> logits;
   absl::Status status = model.Forward(batch, storage.layer_views(), logits);
   EXPECT_TRUE(status.ok()) << status;
@@ -49,7 +49,7 @@ std::vector<float> AllLogits(Model& model, KvCacheStorage& storage,
 }
 
 RankRun RunRank(const SourceFactory& make_source, int tp, int rank, Communicator* comm,
-                const std::vector<int32_t>& prompt, int max_new_tokens) {
+                const std::vector<int32_t>& prompt, int max_new_tokens, const KvPolicy& policy) {
   RankRun run;
   auto backend = MakeCpuBackend({.num_threads = 1});
   std::unique_ptr<TensorSource> source = make_source();
@@ -77,6 +77,7 @@ RankRun RunRank(const SourceFactory& make_source, int tp, int rank, Communicator
   request.prompt_ids = prompt;
   request.max_new_tokens = max_new_tokens;
   request.sampling.temperature = 0;
+  request.kv_policy = policy;
   auto result = generator.Generate(request, nullptr);
   EXPECT_TRUE(result.ok()) << result.status();
   if (!result.ok()) return run;
@@ -111,15 +112,16 @@ double TopGap(const std::vector<float>& logits, int64_t vocab, int64_t row) {
 
 // Every rank of a tp group on its own thread; tp 1 runs without a communicator.
 std::vector<RankRun> RunGroup(const SourceFactory& make_source, int tp,
-                              const std::vector<int32_t>& prompt, int max_new_tokens) {
+                              const std::vector<int32_t>& prompt, int max_new_tokens,
+                              const KvPolicy& policy) {
   std::vector<RankRun> runs(tp);
   if (tp == 1) {
-    runs[0] = RunRank(make_source, 1, 0, nullptr, prompt, max_new_tokens);
+    runs[0] = RunRank(make_source, 1, 0, nullptr, prompt, max_new_tokens, policy);
     return runs;
   }
   const absl::Status group =
       RunThreadGroup(tp, std::chrono::milliseconds(60000), [&](int rank, Communicator* comm) {
-        runs[rank] = RunRank(make_source, tp, rank, comm, prompt, max_new_tokens);
+        runs[rank] = RunRank(make_source, tp, rank, comm, prompt, max_new_tokens, policy);
       });
   EXPECT_TRUE(group.ok()) << group;
   return runs;

@@ -11,6 +11,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/kv_options.h"
 #include "worker/engine/tensor_source.h"
 
 namespace gqa {
@@ -26,9 +27,11 @@ struct RankRun {
 };
 
 // Every rank of a tp group on its own thread (one CPU thread each); tp 1
-// runs without a communicator. Greedy `max_new_tokens` after `prompt`.
+// runs without a communicator. Greedy `max_new_tokens` after `prompt`, the
+// cache kept by `policy` (the logits are always a full-cache scoring).
 std::vector<RankRun> RunGroup(const SourceFactory& make_source, int tp,
-                              const std::vector<int32_t>& prompt, int max_new_tokens);
+                              const std::vector<int32_t>& prompt, int max_new_tokens,
+                              const KvPolicy& policy = KvPolicy::Full());
 
 // Checks a tp run against the tp=1 run with gtest expectations: KV bytes per
 // block = tp1 / min(tp, kv_heads) on every rank; the same greedy tokens as
