@@ -101,33 +101,43 @@ absl::Status Model::EndGroup() {
   return BroadcastPlan(StepPlanEncoder::EncodeControl(plan));
 }
 
-absl::Status Model::Forward(const ForwardBatch& batch, const std::vector<PagedKvView>& kv_layers,
-                            std::vector<float>& logits, std::vector<float>* column_sums) {
-  RETURN_IF_ERROR(ValidateBatch(batch, kv_layers.size()));
+absl::Status Model::Forward(const ForwardBatch& model_batch,
+                            const std::vector<PagedKvView>& kv_layers, std::vector<float>& logits,
+                            std::vector<float>* column_sums) {
+  RETURN_IF_ERROR(ValidateBatch(model_batch, kv_layers.size()));
   if (leads_group()) {
-    RETURN_IF_ERROR(BroadcastPlan(plan_encoder_.EncodeForward(batch, column_sums != nullptr)));
+    RETURN_IF_ERROR(BroadcastPlan(plan_encoder_.EncodeForward(model_batch, column_sums != nullptr)));
   }
+  // The per-KV-head arrays span the model's heads; this rank runs on its own.
+  const bool whole = rank_heads_.whole();
+  if (!whole) rank_heads_.Localize(model_batch, rank_batch_);
+  const ForwardBatch& batch = whole ? model_batch : rank_batch_;
   const bool want_sums = !batch.column_sum_offsets.empty();
+  std::vector<float>* sums = whole ? column_sums : &rank_sums_;
   if (want_sums) {
     if (column_sums == nullptr) {
       return absl::InvalidArgumentError("forward: the batch wants column sums and has no output");
     }
-    column_sums->assign(weights_.layers.size() * batch.column_sums_per_layer, 0.0f);
+    sums->assign(weights_.layers.size() * batch.column_sums_per_layer, 0.0f);
   }
   const ModelConfig& c = config();
   const int64_t t = batch.num_tokens(), hidden = c.hidden_size;
   std::vector<float> x(t * hidden);
   RETURN_IF_ERROR(backend_->Embedding({weights_.token_embedding, batch.token_ids.data(), x.data(), t}));
   for (size_t l = 0; l < weights_.layers.size(); ++l) {
-    float* layer_sums = want_sums ? column_sums->data() + l * batch.column_sums_per_layer : nullptr;
+    float* layer_sums = want_sums ? sums->data() + l * batch.column_sums_per_layer : nullptr;
     RETURN_IF_ERROR(AttentionBlock(batch, static_cast<int64_t>(l), kv_layers[l], layer_sums, x.data()));
     RETURN_IF_ERROR(MlpBlock(weights_.layers[l], t, x.data()));
   }
   if (want_sums && comm_ != nullptr) {
-    // Each rank filled its own heads' sums (RankHeads); the sum over the
-    // group is every head's, and a replicated head's over all its query
-    // heads. One collective for all layers.
+    // Each rank has its own heads' sums; put in the model-wide layout and
+    // summed over the group they are every head's (and a replicated head's
+    // over all of its query heads). One collective for all layers.
     RETURN_IF_ERROR(backend_->Synchronize());
+    if (!whole) {
+      column_sums->assign(weights_.layers.size() * model_batch.column_sums_per_layer, 0.0f);
+      rank_heads_.ScatterColumnSums(model_batch, rank_sums_, *column_sums);
+    }
     RETURN_IF_ERROR(NoteGroupStatus(comm_->AllReduceSum(absl::MakeSpan(*column_sums))));
   }
   // Final norm and LM head only for the tokens whose logits are wanted.
@@ -184,7 +194,9 @@ absl::Status Model::AttentionBlock(const ForwardBatch& batch, int64_t layer_inde
   }
   RETURN_IF_ERROR(backend_->Rope(rope));
   KvWriteParams write{k_.data(), v_.data(), batch.slot_mapping.data(), t, kv};
-  write.head_slot_mapping = rank_heads_.HeadSlots(batch, layer_index);
+  if (!batch.head_slot_mapping.empty()) {
+    write.head_slot_mapping = batch.head_slot_mapping.data() + layer_index * t * plan_.num_kv_heads;
+  }
   RETURN_IF_ERROR(backend_->WriteKv(write));
   AttentionParams attention;
   attention.q = q_.data();
@@ -200,25 +212,16 @@ absl::Status Model::AttentionBlock(const ForwardBatch& batch, int64_t layer_inde
   attention.softmax_scale = 1.0f / std::sqrt(static_cast<float>(dim));
   if (!batch.slot_positions.empty()) {
     attention.query_positions = batch.positions.data();
-    attention.slot_positions = rank_heads_.SlotMaps(batch, layer_index);
+    attention.slot_positions = batch.slot_positions.data() + layer_index * batch.num_seqs;
   }
   if (!batch.num_sinks.empty()) attention.num_sinks = batch.num_sinks.data();
   if (!batch.recent_window.empty()) attention.recent_window = batch.recent_window.data();
   if (has_sinks) attention.q_sink = q_sink_.data();
-  const bool local_sums = column_sums != nullptr && !rank_heads_.whole();
-  if (local_sums) {
-    rank_heads_.BeginColumnSums(batch);
-    attention.column_sums = rank_heads_.local_sums();
-    attention.column_sum_offsets = rank_heads_.local_sum_offsets();
-  } else if (column_sums != nullptr) {
+  if (column_sums != nullptr) {
     attention.column_sums = column_sums;
     attention.column_sum_offsets = batch.column_sum_offsets.data();
   }
   RETURN_IF_ERROR(backend_->PagedAttention(attention));
-  if (local_sums) {
-    RETURN_IF_ERROR(backend_->Synchronize());
-    rank_heads_.ScatterColumnSums(batch, column_sums);
-  }
   return RowParallelGemm(attn_.data(), layer.wo, t, x);
 }
 

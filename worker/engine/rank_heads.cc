@@ -3,47 +3,58 @@
 #include <algorithm>
 
 namespace gqa {
+namespace {
 
-const SlotPositions* RankHeads::SlotMaps(const ForwardBatch& batch, int64_t layer) {
-  const SlotPositions* maps = batch.slot_positions.data() + layer * batch.num_seqs;
-  if (whole()) return maps;
-  maps_.assign(maps, maps + batch.num_seqs);
-  for (SlotPositions& map : maps_) {
+// Where token t's sums start in a layer of this layout: tokens that want
+// sums take `heads` x their context each, in order.
+std::vector<int64_t> SumOffsets(const ForwardBatch& batch, int64_t heads, int64_t* per_layer) {
+  std::vector<int64_t> offsets(batch.column_sum_offsets.size(), -1);
+  int64_t next = 0;
+  for (size_t t = 0; t < offsets.size(); ++t) {
+    if (batch.column_sum_offsets[t] < 0) continue;
+    offsets[t] = next;
+    next += heads * batch.context_lens[t];
+  }
+  *per_layer = next;
+  return offsets;
+}
+
+}  // namespace
+
+void RankHeads::Localize(const ForwardBatch& batch, ForwardBatch& rank) const {
+  rank = batch;
+  for (SlotPositions& map : rank.slot_positions) {
     if (map.positions != nullptr && map.head_stride > 0) map.positions += begin_ * map.head_stride;
   }
-  return maps_.data();
-}
-
-const int64_t* RankHeads::HeadSlots(const ForwardBatch& batch, int64_t layer) {
-  if (batch.head_slot_mapping.empty()) return nullptr;
-  const int64_t tokens = batch.num_tokens();
-  const int64_t* all = batch.head_slot_mapping.data() + layer * tokens * model_heads_;
-  if (whole()) return all;
-  head_slots_.resize(tokens * count_);
-  for (int64_t t = 0; t < tokens; ++t) {
-    std::copy_n(all + t * model_heads_ + begin_, count_, head_slots_.data() + t * count_);
+  if (!batch.head_slot_mapping.empty()) {
+    const int64_t rows = static_cast<int64_t>(batch.head_slot_mapping.size()) / model_heads_;
+    rank.head_slot_mapping.resize(rows * count_);
+    for (int64_t row = 0; row < rows; ++row) {  // [layer, token] rows
+      std::copy_n(batch.head_slot_mapping.data() + row * model_heads_ + begin_, count_,
+                  rank.head_slot_mapping.data() + row * count_);
+    }
   }
-  return head_slots_.data();
-}
-
-void RankHeads::BeginColumnSums(const ForwardBatch& batch) {
-  local_offsets_.assign(batch.column_sum_offsets.size(), -1);
-  int64_t next = 0;
-  for (size_t t = 0; t < batch.column_sum_offsets.size(); ++t) {
-    if (batch.column_sum_offsets[t] < 0) continue;
-    local_offsets_[t] = next;
-    next += count_ * batch.context_lens[t];
+  if (!batch.column_sum_offsets.empty()) {
+    rank.column_sum_offsets = SumOffsets(batch, count_, &rank.column_sums_per_layer);
   }
-  local_sums_.assign(next, 0.0f);
 }
 
-void RankHeads::ScatterColumnSums(const ForwardBatch& batch, float* model_layer) const {
-  for (size_t t = 0; t < batch.column_sum_offsets.size(); ++t) {
-    if (batch.column_sum_offsets[t] < 0) continue;
-    const int64_t scan = batch.context_lens[t];
-    const float* local = local_sums_.data() + local_offsets_[t];
-    float* model = model_layer + batch.column_sum_offsets[t] + begin_ * scan;
-    std::copy_n(local, count_ * scan, model);
+void RankHeads::ScatterColumnSums(const ForwardBatch& batch, const std::vector<float>& rank_sums,
+                                  std::vector<float>& model_sums) const {
+  int64_t rank_per_layer = 0;
+  const std::vector<int64_t> rank_offsets = SumOffsets(batch, count_, &rank_per_layer);
+  const int64_t layers =
+      batch.column_sums_per_layer > 0
+          ? static_cast<int64_t>(model_sums.size()) / batch.column_sums_per_layer
+          : 0;
+  for (int64_t l = 0; l < layers; ++l) {
+    for (size_t t = 0; t < rank_offsets.size(); ++t) {
+      if (rank_offsets[t] < 0) continue;
+      const int64_t scan = batch.context_lens[t];
+      std::copy_n(rank_sums.data() + l * rank_per_layer + rank_offsets[t], count_ * scan,
+                  model_sums.data() + l * batch.column_sums_per_layer +
+                      batch.column_sum_offsets[t] + begin_ * scan);
+    }
   }
 }
 
