@@ -146,8 +146,10 @@ absl::StatusOr<std::unique_ptr<TpGroup>> TpGroup::LaunchForLocalEngine(const Com
 TpGroup::~TpGroup() {
   comm_.reset();  // closes the sockets: followers see the leader gone
   // Followers end by themselves (the leader's EndGroup, or its sockets
-  // closing); give them a moment before SIGTERM, so that they log their end.
-  const absl::Time deadline = absl::Now() + absl::Seconds(2);
+  // closing: their next read fails at once), usually within milliseconds;
+  // SIGTERM only after a grace long enough for a loaded machine, so that they
+  // log their end (2 s was not always enough on 2 busy cores).
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
   for (auto& child : children_) {
     while (!child->Exited() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
   }
