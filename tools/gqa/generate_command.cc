@@ -45,6 +45,8 @@ the model's chat template as one user message unless --raw is given.
   --api-key K            the router's API key, when it requires one
   --tp N                 tensor parallelism: this process is rank 0 and starts ranks
                          1..N-1 as gqa-worker processes (docs/tensor-parallel.md)
+  --tp-comm gloo|nccl    the group's collectives (default gloo; nccl: rank R on CUDA
+                         device R, CUDA builds only; with --tp 1, a group of one)
 )";
 
 constexpr char kChatUsage[] =
@@ -184,6 +186,7 @@ int Fail(absl::string_view command, const absl::Status& status, int code) {
 int RunGenerateCommand(int argc, char** argv) {
   std::vector<FlagSpec> specs = AllFlags();
   specs.push_back({"tp"});
+  specs.push_back({"tp-comm"});
   absl::StatusOr<CommandLine> flags = CommandLine::Parse(absl::MakeConstSpan(argv + 1, argv + argc), specs);
   if (!flags.ok()) return Fail("generate", flags.status(), 2);
   if (flags->Has("help")) {
@@ -206,8 +209,8 @@ int RunGenerateCommand(int argc, char** argv) {
   absl::StatusOr<TpFlags> tp = ParseTpFlags(*flags);
   if (!tp.ok()) return Fail("generate", tp.status(), 2);
   std::unique_ptr<TpGroup> group;  // --tp N: ranks 1..N-1 in gqa-worker processes
-  if (tp->tp > 1) {
-    auto launched = TpGroup::LaunchForLocalEngine(*flags, tp->tp);
+  if (tp->forms_group()) {
+    auto launched = TpGroup::LaunchForLocalEngine(*flags, *tp);
     if (!launched.ok()) return Fail("generate", launched.status(), LoadErrorExitCode(launched.status()));
     group = *std::move(launched);
   }

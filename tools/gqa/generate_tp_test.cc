@@ -55,5 +55,32 @@ TEST(GenerateTpTest, Tp3GivesTp1sIdsAndLeavesNoRank) {
   EXPECT_THAT(bad.err, HasSubstr("query heads (9)"));
 }
 
+// --tp 1 --tp-comm nccl: a group of one GPU whose collectives all run
+// through NCCL. On a machine with a GPU the ids equal the plain run's; on one
+// without (or a build without NCCL) it exits at once saying why.
+TEST(GenerateTpTest, TpCommNcclRunsAGroupOfOneOrSaysWhyNot) {
+  const char* model = std::getenv("GQA_DEFAULT_MODEL");
+  if (model == nullptr || !Env::Default()->FileExists(model)) {
+    GTEST_SKIP() << "default model not found (GQA_DEFAULT_MODEL)";
+  }
+  const std::vector<std::string> args = {"generate", "--model", model, "--threads", "1", "--raw",
+                                         "--ids", "--max-tokens", "8", "The capital of France is"};
+  std::vector<std::string> nccl_args = args;
+  nccl_args.insert(nccl_args.begin() + 1, {"--tp-comm", "nccl"});
+  GqaRun nccl = RunGqaForTesting(GQA_BINARY, nccl_args);
+  if (nccl.exit_code == 2) {
+    EXPECT_THAT(nccl.err, HasSubstr("no NCCL"));
+    return;
+  }
+  if (nccl.exit_code != 0) {
+    EXPECT_EQ(nccl.exit_code, 1);
+    EXPECT_THAT(nccl.err, HasSubstr("tp nccl: "));
+    GTEST_SKIP() << "no usable GPU: " << nccl.err;
+  }
+  GqaRun plain = RunGqaForTesting(GQA_BINARY, args);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  EXPECT_EQ(nccl.out, plain.out);
+}
+
 }  // namespace
 }  // namespace gqa

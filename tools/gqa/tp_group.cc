@@ -12,6 +12,11 @@
 #include "tools/gqa/local_engine.h"
 #include "worker/engine/model_file.h"
 #include "worker/engine/tp_follower.h"
+#include "worker/parallel/gloo/gloo_communicator.h"
+#include "worker/parallel/gloo/tcp_store.h"
+#ifdef GQA_HAVE_NCCL
+#include "worker/parallel/nccl/nccl_communicator.h"
+#endif
 
 namespace gqa {
 
@@ -42,6 +47,18 @@ absl::StatusOr<TpFlags> ParseTpFlags(const CommandLine& flags) {
   }
   if (auto value = flags.Value("tp-timeout-ms")) {
     ASSIGN_OR_RETURN(tp.timeout_ms, ParsePositiveInt("--tp-timeout-ms", *value));
+  }
+  if (auto value = flags.Value("tp-comm")) {
+    if (*value == "nccl") {
+#ifndef GQA_HAVE_NCCL
+      return absl::InvalidArgumentError(
+          "--tp-comm nccl: this build has no NCCL (configure with nvcc and NCCL); use gloo");
+#endif
+      tp.comm = TpComm::kNccl;
+    } else if (*value != "gloo") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--tp-comm ", *value, ": expected gloo or nccl"));
+    }
   }
   return tp;
 }
@@ -98,7 +115,7 @@ absl::StatusOr<std::unique_ptr<TpGroup>> TpGroup::Join(const TpFlags& flags,
                                                        const std::string& child_binary,
                                                        const std::vector<std::string>& child_args) {
   auto group = std::unique_ptr<TpGroup>(new TpGroup());
-  GlooOptions options;
+  GlooOptions options;  // its rank, size, store and timeout serve NCCL too
   options.rank = flags.rank_or_zero();
   options.size = flags.tp;
   options.timeout = std::chrono::milliseconds(flags.timeout_ms);
@@ -122,25 +139,41 @@ absl::StatusOr<std::unique_ptr<TpGroup>> TpGroup::Join(const TpFlags& flags,
     options.store_address = flags.address.value_or("127.0.0.1:29400");
     options.host_store = options.rank == 0;
   }
-  ASSIGN_OR_RETURN(group->comm_, GlooCommunicator::Create(options));
+  if (flags.comm == TpComm::kNccl) {
+#ifdef GQA_HAVE_NCCL
+    NcclOptions nccl;
+    nccl.rank = options.rank;
+    nccl.size = options.size;
+    nccl.device = options.rank;
+    nccl.store_address = options.store_address;
+    nccl.host_store = options.host_store;
+    nccl.timeout = options.timeout;
+    ASSIGN_OR_RETURN(group->comm_, NcclCommunicator::Create(nccl));
+#endif
+  } else {
+    ASSIGN_OR_RETURN(group->comm_, GlooCommunicator::Create(options));
+  }
+  if (group->comm_ == nullptr) return absl::InternalError("tp: no communicator was made");
   return group;
 }
 
 absl::StatusOr<std::unique_ptr<TpGroup>> TpGroup::LaunchForLocalEngine(const CommandLine& flags,
-                                                                        int tp) {
+                                                                        const TpFlags& tp) {
   const std::string model = flags.Value("model").value_or(DefaultModelPath());
-  RETURN_IF_ERROR(CheckTpForModel(model, tp));
+  RETURN_IF_ERROR(CheckTpForModel(model, tp.tp));
   ASSIGN_OR_RETURN(std::string worker, FindSiblingBinary("gqa-worker", "gqa_worker"));
-  std::vector<std::string> args = {"--model", model, "--port", "0", "--tp", absl::StrCat(tp)};
-  for (const char* flag : {"threads", "kv-bytes", "kv-dtype", "kv-policy"}) {
+  std::vector<std::string> args = {"--model", model, "--port", "0", "--tp", absl::StrCat(tp.tp)};
+  for (const char* flag :
+       {"threads", "kv-bytes", "kv-dtype", "kv-policy", "backend", "tp-comm", "tp-timeout-ms"}) {
     if (auto value = flags.Value(flag)) {
       args.push_back(absl::StrCat("--", flag));
       args.push_back(*value);
     }
   }
-  TpFlags tp_flags;
-  tp_flags.tp = tp;
-  return Join(tp_flags, worker, args);
+  TpFlags launcher = tp;
+  launcher.rank.reset();
+  launcher.address.reset();
+  return Join(launcher, worker, args);
 }
 
 TpGroup::~TpGroup() {

@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "worker/parallel/gloo/gloo_communicator.h"
+#include "worker/parallel/gloo/tcp_store.h"
 
 namespace gqa {
 namespace {
@@ -39,6 +41,19 @@ TEST(TpGroupTest, ParsesAndRefusesTpFlags) {
               HasSubstr("HOST:PORT"));
   EXPECT_EQ(Parse({"--tp", "2", "--tp-timeout-ms", "-1"}).status().code(),
             absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Parse({"--tp", "3"})->comm, TpComm::kGloo);
+  EXPECT_THAT(Parse({"--tp-comm", "mpi"}).status().message(), HasSubstr("expected gloo or nccl"));
+  auto gloo_one = Parse({"--tp-comm", "gloo"});
+  ASSERT_TRUE(gloo_one.ok());
+  EXPECT_FALSE(gloo_one->forms_group()) << "tp 1 over Gloo is no group";
+  auto nccl_one = Parse({"--tp-comm", "nccl"});
+#ifdef GQA_HAVE_NCCL
+  ASSERT_TRUE(nccl_one.ok()) << nccl_one.status();
+  EXPECT_TRUE(nccl_one->forms_group()) << "tp 1 over NCCL is a group of one";
+  EXPECT_TRUE(nccl_one->launcher());
+#else
+  EXPECT_THAT(nccl_one.status().message(), HasSubstr("no NCCL"));
+#endif
 }
 
 // Two ranks as threads; rank r reports fingerprints[r].

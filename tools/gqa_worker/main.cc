@@ -3,7 +3,7 @@
 // its own plaintext port for Kubernetes probes) and server reflection.
 //   gqa-worker --model M --port P [--health-port H] [--metrics-port Q] [--threads N]
 //              [--kv-dtype D] [--kv-bytes B] [--kv-policy P] [--max-running N]
-//              [--tp N [--rank R --tp-addr HOST:PORT] [--tp-timeout-ms T]]
+//              [--tp N [--rank R --tp-addr HOST:PORT] [--tp-timeout-ms T] [--tp-comm C]]
 // A worker that cannot load its model exits 1 with the reason; bad flags exit 2.
 // SIGTERM or SIGINT drains (running sequences finish) and stops.
 #include <atomic>
@@ -80,6 +80,9 @@ Serves gqa.v1.Worker for one model on the CPU backend.
   --tp-addr A       HOST:PORT of rank 0's rendezvous store; default: a free loopback port
                     (launcher) or 127.0.0.1:29400
   --tp-timeout-ms T bound on the rendezvous and every collective; default 10000
+  --tp-comm gloo|nccl
+                    the group's collectives: gloo (TCP, default) or nccl (rank R on CUDA
+                    device R; CUDA builds only). --tp 1 --tp-comm nccl runs a group of one
   --fake-model      serve the same API with no model: the first token
                     --fake-ttft-ms (default 50) after a request arrives, then one
                     every --fake-itl-ms (default 20); for load-harness checks.
@@ -211,8 +214,8 @@ int Run(int argc, char** argv) {
   absl::StatusOr<TpFlags> tp = ParseTpFlags(*flags);
   if (!tp.ok()) return Fail(tp.status(), 2);
   std::unique_ptr<TpGroup> group;  // outlives the engine
-  if (tp->tp > 1) {
-    if (fake || flags->Value("kvstore")) {
+  if (tp->forms_group()) {
+    if (fake || (tp->tp > 1 && flags->Value("kvstore"))) {
       return Fail(absl::InvalidArgumentError("--tp > 1 works with neither --fake-model nor "
                                              "--kvstore (a fetched prefix would reach rank 0 only)"),
                   2);

@@ -14,7 +14,9 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(std::unique_ptr<TensorSourc
                                                      const ShardPlan& plan, Backend* backend,
                                                      Communicator* comm) {
   RETURN_IF_ERROR(source->config().Validate());
-  if (plan.tp > 1 &&
+  // At tp 1 a communicator is optional: a group of one (an NCCL group of
+  // one GPU) runs every collective of the tp > 1 path.
+  if ((plan.tp > 1 || comm != nullptr) &&
       (comm == nullptr || comm->size() != plan.tp || comm->rank() != plan.rank)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model: rank ", plan.rank, " of tp=", plan.tp, " needs its group's communicator, got ",
@@ -22,7 +24,7 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(std::unique_ptr<TensorSourc
   }
   ASSIGN_OR_RETURN(ModelWeights weights, ModelWeights::Load(*source, plan));
   return std::unique_ptr<Model>(
-      new Model(std::move(source), plan, std::move(weights), backend, plan.tp > 1 ? comm : nullptr));
+      new Model(std::move(source), plan, std::move(weights), backend, comm));
 }
 
 absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) const {

@@ -27,8 +27,9 @@ class Model {
  public:
   // Checks the weights against the shape and keeps `source` alive (the
   // weights point into it). `backend` and `comm` must outlive the model;
-  // `comm` is the rank's group, required when plan.tp > 1 (INVALID_ARGUMENT
-  // when missing or of another size or rank).
+  // `comm` is the rank's group, required when plan.tp > 1 and optional at
+  // tp 1 (a group of one; INVALID_ARGUMENT when missing or of another size
+  // or rank).
   static absl::StatusOr<std::unique_ptr<Model>> Create(std::unique_ptr<TensorSource> source,
                                                        const ShardPlan& plan, Backend* backend,
                                                        Communicator* comm = nullptr);
@@ -99,7 +100,7 @@ class Model {
   ShardPlan plan_;
   ModelWeights weights_;
   Backend* backend_;
-  Communicator* comm_;  // null at tp 1
+  Communicator* comm_;  // null at tp 1 without a group
   StepPlanEncoder plan_encoder_;  // the leader's: what its followers hold
   RankHeads rank_heads_;          // this rank's view of the per-head arrays
   ForwardBatch rank_batch_;       // the step as this rank runs it (when not whole)
