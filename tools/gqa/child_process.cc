@@ -122,6 +122,7 @@ bool ChildProcess::Exited() {
 int ChildProcess::Stop(absl::Duration grace) {
   if (Exited()) return -1;
   kill(pid_, SIGTERM);
+  kill(pid_, SIGCONT);  // a stopped child handles its SIGTERM only once continued
   const absl::Time deadline = absl::Now() + grace;
   while (absl::Now() < deadline) {
     if (Exited()) return wait_status_;

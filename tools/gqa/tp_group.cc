@@ -182,7 +182,7 @@ TpGroup::~TpGroup() {
   // closing: their next read fails at once), usually within milliseconds;
   // SIGTERM only after a grace long enough for a loaded machine, so that they
   // log their end (2 s was not always enough on 2 busy cores).
-  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
   for (auto& child : children_) {
     while (!child->Exited() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
   }

@@ -77,7 +77,7 @@ class TpGroup {
   static absl::StatusOr<std::unique_ptr<TpGroup>> Join(const TpFlags& flags,
                                                        const std::string& child_binary,
                                                        const std::vector<std::string>& child_args);
-  // Closes the group, waits up to 10 s for the children to exit by
+  // Closes the group, waits up to 5 s for the children to exit by
   // themselves, then stops the rest (SIGTERM, SIGKILL after 5 s).
   ~TpGroup();
 

@@ -196,6 +196,41 @@ TEST(WorkerTpTest, DefaultModelTp3MatchesTp1AndAKilledRankEndsTheStream) {
   EXPECT_FALSE(Alive(ranks[0]) || Alive(ranks[1]));
 }
 
+// A rank that stops answering (SIGSTOP: alive, its sockets open) is found by
+// the collectives' timeout: the stream ends with UNAVAILABLE, not the
+// communicator's DEADLINE_EXCEEDED (which a client would read as its own
+// deadline), and the launcher exits 1 and takes the stopped rank with it.
+TEST(WorkerTpTest, AStoppedRankEndsTheStreamWithUnavailableAfterTheTimeout) {
+  const char* model = std::getenv("GQA_DEFAULT_MODEL");
+  if (model == nullptr || !Env::Default()->FileExists(model)) {
+    GTEST_SKIP() << "default model not found (GQA_DEFAULT_MODEL)";
+  }
+  Worker tp3 = StartWorker(model, {"--tp", "3", "--tp-timeout-ms", "2000"});
+  const std::vector<pid_t> ranks = tp3.RankPids(2);
+  ASSERT_EQ(ranks.size(), 2u) << SlurpForTesting(tp3.err_path);
+  grpc::ClientContext context;
+  auto reader = tp3.stub->Submit(&context, Greedy("s", 400));
+  v1::SubmitResponse response;
+  int received = 0;
+  while (received < 4 && reader->Read(&response)) received += response.token_ids_size();
+  ASSERT_GE(received, 4);
+  const absl::Time stopped = absl::Now();
+  ASSERT_EQ(kill(ranks[0], SIGSTOP), 0);
+  while (reader->Read(&response)) received += response.token_ids_size();
+  const grpc::Status status = reader->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_LT(absl::Now() - stopped, absl::Seconds(2 + 3)) << "the stream outlived the tp timeout";
+  int exit_status = 0;
+  const absl::Time deadline = absl::Now() + absl::Seconds(35);
+  while (waitpid(tp3.pid, &exit_status, WNOHANG) != tp3.pid && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  ASSERT_FALSE(Alive(tp3.pid)) << "the launcher of a broken group kept running";
+  EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 1) << exit_status;
+  EXPECT_TRUE(GoneWithin(ranks[0], absl::Seconds(10))) << "the stopped rank was left behind";
+  EXPECT_TRUE(GoneWithin(ranks[1], absl::Seconds(10)));
+}
+
 TEST(WorkerTpTest, RanksDieWithTheirLauncher) {
   const char* model = std::getenv("GQA_DEFAULT_MODEL");
   if (model == nullptr || !Env::Default()->FileExists(model)) {

@@ -70,8 +70,13 @@ absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) c
 }
 
 absl::Status Model::NoteGroupStatus(absl::Status status) {
-  if (!status.ok() && group_status_.ok()) group_status_ = status;
-  return status;
+  if (status.ok()) return status;
+  // A stuck peer's DEADLINE_EXCEEDED is not the caller's deadline: to whoever
+  // asked for the step, a broken group is an unavailable worker.
+  absl::Status failed = absl::UnavailableError(
+      absl::StrCat("the tensor-parallel group failed: ", status.message()));
+  if (group_status_.ok()) group_status_ = failed;
+  return failed;
 }
 
 absl::Status Model::BroadcastPlan(std::string bytes) {

@@ -48,7 +48,8 @@ class Model {
   // Wall time spent in all-reduces since the model was created (0 at tp 1).
   int64_t allreduce_ns() const { return allreduce_ns_; }
   // OK, or the first failure of this rank's group communication (a rank
-  // gone or stuck): the group cannot step again and the process should end.
+  // gone or stuck), as UNAVAILABLE: the group cannot step again and the
+  // process should end.
   const absl::Status& group_status() const { return group_status_; }
   // Bytes of step plans this leader has broadcast (0 unless it leads).
   int64_t plan_bytes_sent() const { return plan_bytes_sent_; }
@@ -108,7 +109,7 @@ class Model {
   int64_t allreduce_ns_ = 0;
   int64_t plan_bytes_sent_ = 0;
   absl::Status group_status_;
-  // Records the first failure of a collective; returns `status`.
+  // Records the first failure of a collective; returns it as UNAVAILABLE.
   absl::Status NoteGroupStatus(absl::Status status);
   // Step scratch, grown as needed: [num_tokens, width] each.
   std::vector<float> normed_, q_, q_sink_, k_, v_, attn_, gate_, up_, partial_;
