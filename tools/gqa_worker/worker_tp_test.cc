@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <functional>
 #include <regex>
 
 #include <grpcpp/create_channel.h>
@@ -144,6 +145,41 @@ std::vector<int32_t> Generate(Worker& w, const v1::SubmitRequest& request) {
   return tokens;
 }
 
+// Starts a long greedy stream, calls `disrupt` once its first tokens have
+// come, and reads it to its end: its status, the time from the disruption to
+// the end, and the tokens received.
+struct Disrupted {
+  grpc::Status status;
+  absl::Duration took;
+  int received = 0;
+};
+Disrupted DisruptAStream(Worker& w, const std::function<void()>& disrupt) {
+  Disrupted out;
+  grpc::ClientContext context;
+  auto reader = w.stub->Submit(&context, Greedy("disrupted", 400));
+  v1::SubmitResponse response;
+  while (out.received < 4 && reader->Read(&response)) out.received += response.token_ids_size();
+  EXPECT_GE(out.received, 4);
+  const absl::Time start = absl::Now();
+  disrupt();
+  while (reader->Read(&response)) out.received += response.token_ids_size();
+  out.status = reader->Finish();
+  out.took = absl::Now() - start;
+  return out;
+}
+
+// The exit status of `pid` (a child of this test), or -1 if it still runs
+// after `timeout`.
+int ExitStatusWithin(pid_t pid, absl::Duration timeout) {
+  int status = 0;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (waitpid(pid, &status, WNOHANG) != pid) {
+    if (absl::Now() > deadline) return -1;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return status;
+}
+
 TEST(WorkerTpTest, DefaultModelTp3MatchesTp1AndAKilledRankEndsTheStream) {
   const char* model = std::getenv("GQA_DEFAULT_MODEL");
   if (model == nullptr || !Env::Default()->FileExists(model)) {
@@ -167,30 +203,18 @@ TEST(WorkerTpTest, DefaultModelTp3MatchesTp1AndAKilledRankEndsTheStream) {
   EXPECT_EQ(Generate(tp3, GreedyH2o("b2", 24)).size(), 24u);
 
   // A long stream; rank 2 dies after its first tokens.
-  grpc::ClientContext context;
-  auto reader = tp3.stub->Submit(&context, Greedy("c", 400));
-  v1::SubmitResponse response;
-  int received = 0;
-  while (received < 4 && reader->Read(&response)) received += response.token_ids_size();
-  ASSERT_GE(received, 4);
-  const absl::Time killed = absl::Now();
-  ASSERT_EQ(kill(ranks[1], SIGKILL), 0);
-  while (reader->Read(&response)) received += response.token_ids_size();
-  const grpc::Status status = reader->Finish();
-  const absl::Duration took = absl::Now() - killed;
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-  EXPECT_LT(took, absl::Seconds(3 + 2)) << "the stream outlived the tp timeout";
-  EXPECT_LT(received, 400);
+  const Disrupted killed =
+      DisruptAStream(tp3, [&] { ASSERT_EQ(kill(ranks[1], SIGKILL), 0); });
+  EXPECT_EQ(killed.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << killed.status.error_message();
+  EXPECT_LT(killed.took, absl::Seconds(3 + 2)) << "the stream outlived the tp timeout";
+  EXPECT_LT(killed.received, 400);
   // Rank 1 notices its peer's death and exits by itself; so does the
   // launcher, with status 1, once its streams have ended (its group cannot
   // step again: whoever runs it restarts it), and it leaves no rank.
   EXPECT_TRUE(GoneWithin(ranks[0], absl::Seconds(5)));
-  int exit_status = 0;
-  const absl::Time deadline = absl::Now() + absl::Seconds(35);
-  while (waitpid(tp3.pid, &exit_status, WNOHANG) != tp3.pid && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  ASSERT_FALSE(Alive(tp3.pid)) << "the launcher of a broken group kept running";
+  const int exit_status = ExitStatusWithin(tp3.pid, absl::Seconds(35));
+  ASSERT_NE(exit_status, -1) << "the launcher of a broken group kept running";
   EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 1) << exit_status;
   EXPECT_THAT(SlurpForTesting(tp3.err_path), HasSubstr("the tensor-parallel group lost a rank"));
   EXPECT_FALSE(Alive(ranks[0]) || Alive(ranks[1]));
@@ -208,24 +232,13 @@ TEST(WorkerTpTest, AStoppedRankEndsTheStreamWithUnavailableAfterTheTimeout) {
   Worker tp3 = StartWorker(model, {"--tp", "3", "--tp-timeout-ms", "2000"});
   const std::vector<pid_t> ranks = tp3.RankPids(2);
   ASSERT_EQ(ranks.size(), 2u) << SlurpForTesting(tp3.err_path);
-  grpc::ClientContext context;
-  auto reader = tp3.stub->Submit(&context, Greedy("s", 400));
-  v1::SubmitResponse response;
-  int received = 0;
-  while (received < 4 && reader->Read(&response)) received += response.token_ids_size();
-  ASSERT_GE(received, 4);
-  const absl::Time stopped = absl::Now();
-  ASSERT_EQ(kill(ranks[0], SIGSTOP), 0);
-  while (reader->Read(&response)) received += response.token_ids_size();
-  const grpc::Status status = reader->Finish();
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-  EXPECT_LT(absl::Now() - stopped, absl::Seconds(2 + 3)) << "the stream outlived the tp timeout";
-  int exit_status = 0;
-  const absl::Time deadline = absl::Now() + absl::Seconds(35);
-  while (waitpid(tp3.pid, &exit_status, WNOHANG) != tp3.pid && absl::Now() < deadline) {
-    absl::SleepFor(absl::Milliseconds(50));
-  }
-  ASSERT_FALSE(Alive(tp3.pid)) << "the launcher of a broken group kept running";
+  const Disrupted stopped =
+      DisruptAStream(tp3, [&] { ASSERT_EQ(kill(ranks[0], SIGSTOP), 0); });
+  EXPECT_EQ(stopped.status.error_code(), grpc::StatusCode::UNAVAILABLE)
+      << stopped.status.error_message();
+  EXPECT_LT(stopped.took, absl::Seconds(2 + 3)) << "the stream outlived the tp timeout";
+  const int exit_status = ExitStatusWithin(tp3.pid, absl::Seconds(35));
+  ASSERT_NE(exit_status, -1) << "the launcher of a broken group kept running";
   EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 1) << exit_status;
   EXPECT_TRUE(GoneWithin(ranks[0], absl::Seconds(10))) << "the stopped rank was left behind";
   EXPECT_TRUE(GoneWithin(ranks[1], absl::Seconds(10)));

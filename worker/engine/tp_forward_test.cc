@@ -10,15 +10,8 @@
 namespace gqa {
 namespace {
 
-ModelConfig TinyGqa82() {
-  ModelConfig c = TinyConfig(8, 2);
-  c.intermediate_size = 128;
-  c.vocab_size = 96;
-  return c;
-}
-
 TEST(TpForwardTest, TinyGqaModelAtTp2AndTp4MatchesTp1) {
-  const SourceFactory tiny = [] { return MakeTinyModel(TinyGqa82(), 7); };
+  const SourceFactory tiny = [] { return MakeTinyModel(TinyGqa82Config(), 7); };
   const std::vector<int32_t> prompt = {3, 17, 42, 8, 91, 5, 60, 23, 11, 2, 77, 30, 64, 9, 1, 50, 33};
   const std::vector<RankRun> tp1 = RunGroup(tiny, 1, prompt, 24);
   ASSERT_EQ(tp1[0].output_ids.size(), 24u);
@@ -31,7 +24,7 @@ TEST(TpForwardTest, TinyGqaModelAtTp2AndTp4MatchesTp1) {
 
 TEST(TpForwardTest, TinyModelRefusesTpWithoutItsCommunicator) {
   auto backend = MakeCpuBackend({.num_threads = 1});
-  auto source = MakeTinyModel(TinyGqa82(), 7);
+  auto source = MakeTinyModel(TinyGqa82Config(), 7);
   auto plan = ShardPlan::Make(source->config(), 2, 1);
   ASSERT_TRUE(plan.ok());
   auto model = Model::Create(std::move(source), *plan, backend.get(), nullptr);

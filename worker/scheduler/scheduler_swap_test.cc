@@ -92,19 +92,6 @@ std::vector<int32_t> Alone(TinyEngine& e, const std::vector<int32_t>& prompt, in
   return result.ok() ? result->output_ids : std::vector<int32_t>{};
 }
 
-KvPolicy PolicyOf(int i) {
-  switch (i % 4) {
-    case 0:
-      return KvPolicy::Full();
-    case 1:
-      return KvPolicy::Streaming(2, 6);
-    case 2:
-      return KvPolicy::H2o(3, 5);
-    default:
-      return KvPolicy::Window(7);
-  }
-}
-
 struct Outcome {
   std::vector<std::shared_ptr<RecordingSink>> sinks;
   std::vector<std::vector<int32_t>> expected;
@@ -121,14 +108,14 @@ Outcome RunUnderPressure(SwapTier* tier) {
   Outcome outcome;
   for (int i = 0; i < 8; ++i) {
     const std::vector<int32_t> prompt = Prompt(300 + i, 7 + i % 3);
-    outcome.expected.push_back(Alone(e, prompt, 24, PolicyOf(i)));
+    outcome.expected.push_back(Alone(e, prompt, 24, TinyPolicyCycle(i)));
     outcome.sinks.push_back(std::make_shared<RecordingSink>());
     auto request = std::make_unique<EngineRequest>();
     request->id = absl::StrCat("s", i);
     request->prompt_ids = prompt;
     request->max_new_tokens = 24;
     request->sampling.temperature = 0.0f;
-    request->kv_policy = PolicyOf(i);
+    request->kv_policy = TinyPolicyCycle(i);
     EXPECT_TRUE(scheduler.Add(std::move(request), outcome.sinks.back()).ok());
   }
   for (int step = 0; step < 20000 && !scheduler.idle(); ++step) scheduler.Step();
@@ -145,7 +132,8 @@ TEST(SchedulerSwapTest, PreemptedSequencesOfEveryPolicySwapAndContinueExactly) {
   for (size_t i = 0; i < outcome.sinks.size(); ++i) {
     EXPECT_EQ(outcome.sinks[i]->summary.finish, EngineFinish::kLength) << "sequence " << i;
     EXPECT_EQ(outcome.sinks[i]->tokens, outcome.expected[i])
-        << "sequence " << i << " (" << FormatKvPolicy(PolicyOf(static_cast<int>(i))) << ")";
+        << "sequence " << i << " ("
+        << FormatKvPolicy(TinyPolicyCycle(static_cast<int>(i))) << ")";
     if (i % 4 != 0) bounded_preemptions += outcome.sinks[i]->summary.preemptions;
   }
   EXPECT_GT(bounded_preemptions, 0) << "the pool was meant to preempt bounded sequences too";

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "worker/backend/cpu/cpu_backend.h"
+#include "worker/engine/testing/tiny_engine.h"
 #include "worker/engine/testing/tiny_model.h"
 #include "worker/engine/tp_follower.h"
 #include "worker/parallel/gloo/thread_group.h"
@@ -18,13 +19,6 @@
 
 namespace gqa {
 namespace {
-
-ModelConfig TinyGqa82() {
-  ModelConfig c = TinyConfig(8, 2);
-  c.intermediate_size = 128;
-  c.vocab_size = 96;
-  return c;
-}
 
 constexpr int64_t kBlockSize = 4;
 constexpr int64_t kPoolBlocks = 24;
@@ -38,19 +32,6 @@ class RecordingSink : public SequenceSink {
   std::vector<int32_t> tokens;
   SequenceSummary summary;
 };
-
-KvPolicy PolicyOf(int i) {
-  switch (i % 4) {
-    case 0:
-      return KvPolicy::Full();
-    case 1:
-      return KvPolicy::Streaming(2, 6);
-    case 2:
-      return KvPolicy::H2o(3, 5);
-    default:
-      return KvPolicy::Window(7);
-  }
-}
 
 // Prompts share their first 8 tokens in pairs, so prefix caching shares blocks.
 std::vector<int32_t> Prompt(int i) {
@@ -71,7 +52,7 @@ struct LeaderRun {
 LeaderRun RunRank(int tp, int rank, Communicator* comm) {
   LeaderRun run;
   auto backend = MakeCpuBackend({.num_threads = 1});
-  const ModelConfig config = TinyGqa82();
+  const ModelConfig config = TinyGqa82Config();
   auto plan = ShardPlan::Make(config, tp, rank);
   EXPECT_TRUE(plan.ok()) << plan.status();
   if (!plan.ok()) return run;
@@ -99,7 +80,7 @@ LeaderRun RunRank(int tp, int rank, Communicator* comm) {
     request->prompt_ids = Prompt(i);
     request->max_new_tokens = kMaxNew;
     request->sampling.temperature = 0.0f;
-    request->kv_policy = PolicyOf(i);
+    request->kv_policy = TinyPolicyCycle(i);
     sinks.push_back(std::make_shared<RecordingSink>());
     EXPECT_TRUE(scheduler.Add(std::move(request), sinks.back()).ok());
   }
@@ -138,7 +119,7 @@ TEST(SchedulerTpTest, EveryPolicyUnderPreemptionMatchesTp1) {
     // fixed workload has no near-tie, so every token is the same.
     for (int i = 0; i < kSequences; ++i) {
       EXPECT_EQ(group.tokens[i], tp1.tokens[i])
-          << "tp " << tp << " sequence " << i << " (" << FormatKvPolicy(PolicyOf(i)) << ")";
+          << "tp " << tp << " sequence " << i << " (" << FormatKvPolicy(TinyPolicyCycle(i)) << ")";
     }
     EXPECT_EQ(group.stats.preemptions_total, tp1.stats.preemptions_total) << "tp " << tp;
   }

@@ -35,12 +35,6 @@ class CollectingSink final : public SequenceSink {
   absl::Notification done;
 };
 
-KvPolicy PolicyOf(int i) {
-  const KvPolicy policies[] = {KvPolicy::Full(), KvPolicy::Streaming(2, 6), KvPolicy::H2o(3, 5),
-                               KvPolicy::Window(7)};
-  return policies[i % 4];
-}
-
 std::vector<int32_t> Prompt(int i) {
   std::mt19937 rng(700 + i);
   std::vector<int32_t> ids(7 + i % 3);
@@ -65,7 +59,7 @@ std::vector<int32_t> Alone(TinyEngine& e, int i) {
   request.prompt_ids = Prompt(i);
   request.max_new_tokens = kMaxNew;
   request.sampling.temperature = 0.0f;
-  request.kv_policy = PolicyOf(i);
+  request.kv_policy = TinyPolicyCycle(i);
   auto result = generator.Generate(request, nullptr);
   EXPECT_TRUE(result.ok()) << result.status();
   return result.ok() ? result->output_ids : std::vector<int32_t>{};
@@ -101,7 +95,7 @@ LoadResult RunUnderPressure(TinyEngine& e, SwapTier* tier) {
     request->prompt_ids = Prompt(i);
     request->max_new_tokens = kMaxNew;
     request->sampling.temperature = 0.0f;
-    request->kv_policy = PolicyOf(i);
+    request->kv_policy = TinyPolicyCycle(i);
     run.sinks.push_back(std::make_shared<CollectingSink>());
     EXPECT_TRUE(loop.Submit(std::move(request), run.sinks.back()).ok());
   }
@@ -123,7 +117,7 @@ TEST(KvStoreSwapTierTest, PreemptedSequencesSwapThroughTheKvstoreAndContinueExac
     for (int i = 0; i < kSequences; ++i) {
       EXPECT_EQ(run.sinks[i]->summary.finish, EngineFinish::kLength) << "sequence " << i;
       EXPECT_EQ(run.sinks[i]->tokens, Alone(roomy, i))
-          << "sequence " << i << " (" << FormatKvPolicy(PolicyOf(i)) << ")";
+          << "sequence " << i << " (" << FormatKvPolicy(TinyPolicyCycle(i)) << ")";
     }
     EXPECT_GT(run.stats.swap_outs_total, 0);
     EXPECT_EQ(run.stats.swap_ins_total, run.stats.swap_outs_total);

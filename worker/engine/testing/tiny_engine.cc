@@ -26,4 +26,10 @@ TinyEngine MakeTinyEngine(const TinyEngineOptions& options) {
   return e;
 }
 
+KvPolicy TinyPolicyCycle(int i) {
+  const KvPolicy policies[] = {KvPolicy::Full(), KvPolicy::Streaming(2, 6), KvPolicy::H2o(3, 5),
+                               KvPolicy::Window(7)};
+  return policies[i % 4];
+}
+
 }  // namespace gqa

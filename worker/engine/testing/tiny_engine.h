@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "core/dtype.h"
+#include "core/kv_options.h"
 #include "worker/backend/backend.h"
 #include "worker/engine/model.h"
 #include "worker/engine/testing/tiny_model.h"
@@ -33,6 +34,10 @@ struct TinyEngine {
 };
 
 TinyEngine MakeTinyEngine(const TinyEngineOptions& options);
+
+// Every KV policy in turn, sized for tiny pools: full, streaming:2+6,
+// h2o:3+5, window:7 for i % 4 = 0, 1, 2, 3.
+KvPolicy TinyPolicyCycle(int i);
 
 }  // namespace gqa
 

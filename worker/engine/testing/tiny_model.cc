@@ -23,6 +23,13 @@ ModelConfig TinyConfig(int64_t num_query_heads, int64_t num_kv_heads) {
   return c;
 }
 
+ModelConfig TinyGqa82Config() {
+  ModelConfig c = TinyConfig(8, 2);
+  c.intermediate_size = 128;
+  c.vocab_size = 96;
+  return c;
+}
+
 absl::StatusOr<RawTensor> MemoryTensorSource::Find(absl::string_view name) const {
   auto it = tensors_.find(name);
   if (it == tensors_.end()) return absl::NotFoundError(absl::StrCat("no tensor '", name, "'"));

@@ -18,6 +18,10 @@ namespace gqa {
 // query heads x 16, intermediate 64, vocab 97, context 256.
 ModelConfig TinyConfig(int64_t num_query_heads, int64_t num_kv_heads);
 
+// TinyConfig(8, 2) with intermediate 128 and vocab 96: splits over tp 2 and
+// 4 (KV heads replicated at 4), for the tensor-parallel tests.
+ModelConfig TinyGqa82Config();
+
 // A TensorSource over named F32 tensors kept in memory.
 class MemoryTensorSource : public TensorSource {
  public:
