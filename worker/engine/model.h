@@ -3,8 +3,11 @@
 // on any Backend. MHA, GQA and MQA share one code path. With tp > 1 the
 // attention output and MLP down projections are row-parallel and summed over
 // the group by the Communicator; embeddings, norms and the LM head are
-// replicated (docs/tensor-parallel.md). Used by the offline generator and the
-// worker's step loop. Thread-compatible: one engine thread.
+// replicated (docs/tensor-parallel.md). One code path for every backend:
+// weights, activations and the step's arrays live in the backend's memory
+// (ResidentWeights, BackendArray, StepArrays: no copies on the CPU, copies
+// in and out per step on CUDA, docs/cuda-backend.md). Used by the offline
+// generator and the worker's step loop. Thread-compatible: one engine thread.
 #ifndef GQA_WORKER_ENGINE_MODEL_H_
 #define GQA_WORKER_ENGINE_MODEL_H_
 
@@ -13,8 +16,11 @@
 
 #include "absl/status/statusor.h"
 #include "worker/backend/backend.h"
+#include "worker/engine/backend_array.h"
 #include "worker/engine/forward_batch.h"
 #include "worker/engine/model_weights.h"
+#include "worker/engine/resident_weights.h"
+#include "worker/engine/step_arrays.h"
 #include "worker/engine/step_plan.h"
 #include "worker/engine/tensor_source.h"
 #include "worker/parallel/communicator.h"
@@ -27,10 +33,11 @@ class Model {
   // Checks the weights against the shape and keeps `source` alive (the
   // weights point into it). `backend` and `comm` must outlive the model;
   // `comm` is the rank's group, required when plan.tp > 1 (INVALID_ARGUMENT
-  // when missing or of another size or rank).
-  static absl::StatusOr<std::unique_ptr<Model>> Create(std::unique_ptr<TensorSource> source,
-                                                       const ShardPlan& plan, Backend* backend,
-                                                       Communicator* comm = nullptr);
+  // when missing or of another size or rank). A backend whose memory is not
+  // the host's gets a copy of the weights here (`weight_options`).
+  static absl::StatusOr<std::unique_ptr<Model>> Create(
+      std::unique_ptr<TensorSource> source, const ShardPlan& plan, Backend* backend,
+      Communicator* comm = nullptr, const ResidentWeightOptions& weight_options = {});
 
   const ModelConfig& config() const { return source_->config(); }
   const ShardPlan& plan() const { return plan_; }
@@ -41,6 +48,9 @@ class Model {
   bool leads_group() const { return comm_ != nullptr && plan_.rank == 0; }
   // Wall time spent in all-reduces since the model was created (0 at tp 1).
   int64_t allreduce_ns() const { return allreduce_ns_; }
+  // Backend memory held by the weights' copy (0 when the backend reads the
+  // model file's mapping).
+  int64_t resident_weight_bytes() const { return weights_.bytes(); }
 
   // Runs the step: writes each token's K/V into `kv_layers[layer]` at its slot,
   // and fills `logits` with [batch.logit_token_idx.size(), vocab] rows.
@@ -66,13 +76,17 @@ class Model {
   absl::Status EndGroup();
 
  private:
-  Model(std::unique_ptr<TensorSource> source, const ShardPlan& plan, ModelWeights weights,
-        Backend* backend, Communicator* comm)
+  Model(std::unique_ptr<TensorSource> source, const ShardPlan& plan, ModelWeights host_weights,
+        ResidentWeights weights, Backend* backend, Communicator* comm)
       : source_(std::move(source)),
         plan_(plan),
+        host_weights_(std::move(host_weights)),
         weights_(std::move(weights)),
         backend_(backend),
         comm_(comm) {}
+
+  // The weights the backend's ops read.
+  const ModelWeights& weights() const { return weights_.views(); }
 
   absl::Status BroadcastPlan(const StepPlan& plan);
   absl::Status ValidateBatch(const ForwardBatch& batch, size_t num_kv_layers) const;
@@ -85,12 +99,19 @@ class Model {
 
   std::unique_ptr<TensorSource> source_;
   ShardPlan plan_;
-  ModelWeights weights_;
+  ModelWeights host_weights_;  // views into source_
+  ResidentWeights weights_;    // host_weights_ itself on host memory, else copies
   Backend* backend_;
   Communicator* comm_;  // null at tp 1
   int64_t allreduce_ns_ = 0;
-  // Step scratch, grown as needed: [num_tokens, width] each.
-  std::vector<float> normed_, q_, q_sink_, k_, v_, attn_, gate_, up_, partial_;
+  // The step's index arrays in backend memory (StepArrays::Upload per step).
+  StepArrays arrays_;
+  // Step activations in backend memory, grown as needed: [num_tokens, width]
+  // each; last_ and logits_ [logit rows, hidden / vocab], sums_ the column sums.
+  BackendArray x_, normed_, q_, q_sink_, k_, v_, attn_, gate_, up_, partial_, last_, logits_,
+      sums_;
+  // Host staging of the all-reduce when the backend's memory is not the host's.
+  std::vector<float> host_partial_;
 };
 
 }  // namespace gqa

@@ -43,6 +43,7 @@ class CudaBackendImpl : public CudaBackend {
         error_word_(std::move(error_word)) {}
 
   absl::string_view name() const override { return "cuda"; }
+  bool memory_is_host() const override { return false; }
   const cuda::CudaDeviceInfo& device() const override { return device_; }
 
   absl::StatusOr<std::unique_ptr<BackendBuffer>> Allocate(int64_t size_bytes) override {
@@ -55,6 +56,7 @@ class CudaBackendImpl : public CudaBackend {
 
   absl::Status CopyToDevice(void* device_dst, const void* host_src, int64_t bytes) override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
+    if (bytes == 0) return absl::OkStatus();
     // On the backend's own stream: a plain cudaMemcpy from pageable memory may
     // return before its DMA lands, unordered with the non-blocking stream.
     GQA_CUDA_RETURN_IF_ERROR(
@@ -63,12 +65,43 @@ class CudaBackendImpl : public CudaBackend {
     return absl::OkStatus();
   }
 
+  absl::Status CopyFromHost(void* dst, const void* host_src, int64_t bytes) override {
+    return CopyToDevice(dst, host_src, bytes);
+  }
+
   absl::Status CopyToHost(void* host_dst, const void* device_src, int64_t bytes) override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
+    if (bytes == 0) return absl::OkStatus();
     GQA_CUDA_RETURN_IF_ERROR(
         cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, stream_.get()));
     GQA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_.get()));
     return absl::OkStatus();
+  }
+
+  absl::Status CopyWithin(void* dst, const void* src, int64_t bytes) override {
+    if (absl::Status s = SetDevice(); !s.ok()) return s;
+    if (bytes < 0) return absl::InvalidArgumentError(absl::StrCat("copy of ", bytes, " bytes"));
+    if (bytes == 0 || dst == src) return absl::OkStatus();
+    GQA_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_.get()));
+    return absl::OkStatus();
+  }
+
+  absl::Status SetZero(void* dst, int64_t bytes) override {
+    if (absl::Status s = SetDevice(); !s.ok()) return s;
+    if (bytes < 0) return absl::InvalidArgumentError(absl::StrCat("zeroing ", bytes, " bytes"));
+    if (bytes == 0) return absl::OkStatus();
+    GQA_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(dst, 0, bytes, stream_.get()));
+    return absl::OkStatus();
+  }
+
+  absl::Status GatherRows(const GatherRowsParams& p) override {
+    if (absl::Status s = SetDevice(); !s.ok()) return s;
+    if (p.num_rows < 0 || p.width < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("gather: num_rows=", p.num_rows, " width=", p.width));
+    }
+    return cuda::LaunchGatherRows(p, errors(), stream_.get());
   }
 
   absl::Status Gemm(const GemmParams& p) override {
