@@ -2,7 +2,9 @@
 // step's arrays uploaded, activations and logits in backend memory) on the
 // CPU, through DeviceLikeBackend: it must give the plain CPU run's results
 // bit for bit, under every KV policy, and never hand an op a host pointer.
+#include <cctype>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -62,7 +64,15 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(ScoreCase{"full", 7, 4, 2}, ScoreCase{"full", 1, 4, 1},
                       ScoreCase{"full", 40, 4, 4}, ScoreCase{"streaming:2+6", 1, 4, 2},
                       ScoreCase{"streaming:2+6", 4, 4, 2}, ScoreCase{"window:5", 1, 4, 2},
-                      ScoreCase{"h2o:3+4", 1, 4, 2}, ScoreCase{"h2o:4+3", 1, 6, 3}));
+                      ScoreCase{"h2o:3+4", 1, 4, 2}, ScoreCase{"h2o:4+3", 1, 6, 3}),
+    [](const ::testing::TestParamInfo<ScoreCase>& info) {
+      std::string name = info.param.policy;
+      for (char& ch : name) {
+        if (!std::isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      }
+      return name + "_chunk" + std::to_string(info.param.chunk) + "_q" +
+             std::to_string(info.param.q_heads) + "kv" + std::to_string(info.param.kv_heads);
+    });
 
 TEST(DevicePathTest, GenerationWithPrefixReuseEqualsTheCpuBackend) {
   std::vector<std::vector<int32_t>> outputs[2];
