@@ -122,7 +122,9 @@ TEST_F(CudaEngineTest, F32WeightsGiveTheCpuLogprobsAndGreedyTokens) {
     // Every CPU top-8 token's logprob, as the GPU scores it when it lists it.
     for (const auto& [id, lp] : (*cpu)[i].top_logprobs) {
       for (const auto& [gpu_id, gpu_lp] : (*gpu)[i].top_logprobs) {
-        if (gpu_id == id) EXPECT_NEAR(gpu_lp, lp, 2e-3) << "position " << i << " token " << id;
+        if (gpu_id == id) {
+          EXPECT_NEAR(gpu_lp, lp, 2e-3) << "position " << i << " token " << id;
+        }
       }
     }
   }
