@@ -25,9 +25,7 @@
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
 #include "tools/gqa/tp_group.h"
-#ifdef GQA_HAVE_CUDA_BACKEND
-#include "worker/backend/cuda/cuda_backend.h"
-#endif
+#include "tools/gqa/backend_flag.h"
 #include "worker/engine/model_file.h"
 #include "worker/service/engine_loop.h"
 #include "worker/service/fake_engine.h"
@@ -87,22 +85,6 @@ Serves gqa.v1.Worker for one model on the CPU backend (or one GPU).
                     With --model, it reports that file's shape and fingerprints
                     (so a router accepts it) without loading the weights
 )";
-
-// The CUDA backend on GPU 0 for --backend cuda: UNAVAILABLE without a device,
-// UNIMPLEMENTED in a build without CUDA.
-absl::StatusOr<std::unique_ptr<Backend>> MakeGpuBackend() {
-#ifdef GQA_HAVE_CUDA_BACKEND
-  auto backend = MakeCudaBackend({});
-  if (!backend.ok()) {
-    return absl::UnavailableError(absl::StrCat("--backend cuda: ", backend.status().message()));
-  }
-  std::cerr << "gqa-worker: serving on " << (*backend)->device().name << "\n";
-  return std::unique_ptr<Backend>(std::move(*backend));
-#else
-  return absl::UnimplementedError(
-      "--backend cuda: this build has no CUDA backend (configure with nvcc and GQA_WITH_CUDA=ON)");
-#endif
-}
 
 // The shape a --fake-model worker reports: a Llama-2-7B-sized vocabulary and
 // a long context, so the harness can send realistic token ids and lengths.
@@ -165,22 +147,21 @@ int Run(int argc, char** argv) {
     }
   }
   std::unique_ptr<Backend> gpu;  // null: the CPU backend
-  if (auto backend = flags->Value("backend"); backend && *backend == "cuda") {
+  if (auto backend = flags->Value("backend"); backend && *backend != "cpu") {
     // NOTE: the kvstore's block transfer (kv_block_transfer.h) and the tp
     // followers read or run the cache in host memory.
-    if (flags->Has("fake-model") || flags->Value("kvstore") ||
-        flags->Value("tp").value_or("1") != "1") {
+    if (*backend == "cuda" && (flags->Has("fake-model") || flags->Value("kvstore") ||
+                               flags->Value("tp").value_or("1") != "1")) {
       return Fail(absl::InvalidArgumentError(
                       "--backend cuda works with neither --tp > 1, --kvstore nor --fake-model yet"),
                   2);
     }
-    absl::StatusOr<std::unique_ptr<Backend>> made = MakeGpuBackend();
-    if (!made.ok()) return Fail(made.status(), 1);
+    absl::StatusOr<std::unique_ptr<Backend>> made = BackendForFlag(*backend);
+    if (!made.ok()) {
+      return Fail(made.status(), made.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
+    }
     gpu = *std::move(made);
-  } else if (backend && *backend != "cpu") {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-                    "--backend ", *backend, ": the worker serves the cpu or cuda backend")),
-                2);
+    std::cerr << "gqa-worker: serving on the " << gpu->name() << " backend\n";
   }
   SchedulerOptions options;
   for (auto [flag, target] : {std::pair{"max-running", &options.max_running},

@@ -105,7 +105,7 @@ absl::Status Model::Forward(const ForwardBatch& batch, const std::vector<PagedKv
       return absl::InvalidArgumentError("forward: the batch wants column sums and has no output");
     }
   }
-  RETURN_IF_ERROR(arrays_.Upload(batch, plan_.num_kv_heads, *backend_));
+  RETURN_IF_ERROR(arrays_.Upload(batch, plan_.num_kv_heads, kv_layers[0].block_size, *backend_));
   const StepArrayViews& a = arrays_.views();
   const ModelConfig& c = config();
   const int64_t t = batch.num_tokens(), hidden = c.hidden_size;

@@ -27,7 +27,8 @@ const T* HostOrNull(const std::vector<T>& v) {
 
 }  // namespace
 
-absl::Status StepArrays::Upload(const ForwardBatch& b, int64_t num_kv_heads, Backend& backend) {
+absl::Status StepArrays::Upload(const ForwardBatch& b, int64_t num_kv_heads, int64_t block_size,
+                                Backend& backend) {
   if (backend.memory_is_host()) {
     uploaded_bytes_ = 0;
     views_ = StepArrayViews{HostOrNull(b.token_ids),        HostOrNull(b.positions),
@@ -60,8 +61,13 @@ absl::Status StepArrays::Upload(const ForwardBatch& b, int64_t num_kv_heads, Bac
   // many slots as its sequence's tokens scan (per-head maps: every head's row).
   const Section slot_structs = add_vector(b.slot_positions);
   std::vector<int64_t> scan(b.num_seqs, 0);
+  // Bad values are the kernels' to report; here they only must not make
+  // this read outside the batch or past a sequence's block table.
+  const int64_t max_context = b.max_blocks_per_seq * block_size;
   for (size_t t = 0; t < b.seq_idx.size(); ++t) {
-    scan[b.seq_idx[t]] = std::max<int64_t>(scan[b.seq_idx[t]], b.context_lens[t]);
+    const int32_t s = b.seq_idx[t];
+    if (s < 0 || s >= b.num_seqs) continue;
+    scan[s] = std::clamp<int64_t>(b.context_lens[t], scan[s], max_context);
   }
   absl::flat_hash_map<const int32_t*, int64_t> map_index;  // host map -> maps[] index
   std::vector<Section> maps;
@@ -70,8 +76,9 @@ absl::Status StepArrays::Upload(const ForwardBatch& b, int64_t num_kv_heads, Bac
     const SlotPositions& sp = b.slot_positions[i];
     if (sp.positions == nullptr) continue;
     const int64_t seq = static_cast<int64_t>(i) % b.num_seqs;
-    const int64_t slots =
-        sp.head_stride > 0 ? (num_kv_heads - 1) * sp.head_stride + scan[seq] : scan[seq];
+    const int64_t slots = sp.head_stride > 0 && sp.head_stride <= max_context
+                              ? (num_kv_heads - 1) * sp.head_stride + scan[seq]
+                              : scan[seq];
     auto [it, inserted] = map_index.try_emplace(sp.positions, static_cast<int64_t>(maps.size()));
     if (inserted) maps.push_back(Section{sp.positions, 0, 0});
     maps[it->second].bytes = std::max<int64_t>(maps[it->second].bytes, slots * 4);

@@ -40,9 +40,13 @@ class StepArrays {
  public:
   // Makes `batch`'s arrays readable by `backend` (which must outlive this).
   // `num_kv_heads` is this rank's: a per-head slot map holds num_kv_heads
-  // rows of head_stride slots. REQUIRES: the batch passed
-  // Model::ValidateBatch. RESOURCE_EXHAUSTED when the buffer cannot grow.
-  absl::Status Upload(const ForwardBatch& batch, int64_t num_kv_heads, Backend& backend);
+  // rows of head_stride slots; a sequence's map is copied as far as its
+  // tokens scan, at most max_blocks_per_seq x `block_size` slots (the
+  // cache's). REQUIRES: the batch passed Model::ValidateBatch (out-of-range
+  // values inside the arrays are copied as they are, for the kernels to
+  // report). RESOURCE_EXHAUSTED when the buffer cannot grow.
+  absl::Status Upload(const ForwardBatch& batch, int64_t num_kv_heads, int64_t block_size,
+                      Backend& backend);
   const StepArrayViews& views() const { return views_; }
   // Bytes copied to the backend by the last Upload (0 on host memory).
   int64_t uploaded_bytes() const { return uploaded_bytes_; }
