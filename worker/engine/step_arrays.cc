@@ -76,9 +76,8 @@ absl::Status StepArrays::Upload(const ForwardBatch& b, int64_t num_kv_heads, int
     const SlotPositions& sp = b.slot_positions[i];
     if (sp.positions == nullptr) continue;
     const int64_t seq = static_cast<int64_t>(i) % b.num_seqs;
-    const int64_t slots = sp.head_stride > 0 && sp.head_stride <= max_context
-                              ? (num_kv_heads - 1) * sp.head_stride + scan[seq]
-                              : scan[seq];
+    const int64_t slots =
+        sp.head_stride > 0 ? (num_kv_heads - 1) * sp.head_stride + scan[seq] : scan[seq];
     auto [it, inserted] = map_index.try_emplace(sp.positions, static_cast<int64_t>(maps.size()));
     if (inserted) maps.push_back(Section{sp.positions, 0, 0});
     maps[it->second].bytes = std::max<int64_t>(maps[it->second].bytes, slots * 4);
