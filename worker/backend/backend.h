@@ -65,6 +65,22 @@ class Backend {
   virtual absl::Status SetZero(void* dst, int64_t bytes) = 0;
   // dst[i] = src[rows[i]] (the logit tokens' rows before the LM head).
   virtual absl::Status GatherRows(const GatherRowsParams& params) = 0;
+
+  // Step capture (CUDA graphs), where supports_capture(): the ops between
+  // BeginCapture() and EndCapture() are recorded, not run, and Replay(id)
+  // runs the recording with the same pointers and shapes (the memory they
+  // point at may hold new values). A recording may point at the backend's
+  // own scratch: it is valid only while memory_epoch() is what it was at
+  // capture (the backend changes it whenever it reallocates scratch).
+  // Elsewhere UNIMPLEMENTED.
+  virtual bool supports_capture() const { return false; }
+  virtual int64_t memory_epoch() const { return 0; }
+  virtual absl::Status BeginCapture() { return absl::UnimplementedError("no step capture"); }
+  virtual absl::StatusOr<int64_t> EndCapture() {
+    return absl::UnimplementedError("no step capture");
+  }
+  virtual absl::Status Replay(int64_t id) { return absl::UnimplementedError("no step capture"); }
+  virtual void ReleaseCapture(int64_t id) {}
 };
 
 }  // namespace gqa

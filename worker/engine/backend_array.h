@@ -25,12 +25,16 @@ class BackendArray {
           backend.Allocate(4 * std::max<int64_t>({n, have + have / 2, 16}));
       if (!grown.ok()) return grown.status();
       buffer_ = std::move(*grown);
+      ++generation_;
     }
     return static_cast<float*>(buffer_->data());
   }
+  // How many times the memory was replaced (captured steps point at it).
+  int64_t generation() const { return generation_; }
 
  private:
   std::unique_ptr<BackendBuffer> buffer_;
+  int64_t generation_ = 0;
 };
 
 }  // namespace gqa

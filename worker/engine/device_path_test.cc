@@ -101,6 +101,77 @@ TEST(DevicePathTest, GenerationWithPrefixReuseEqualsTheCpuBackend) {
   EXPECT_GT(reused[0][1], 0);  // the later requests reuse the shared prefix
 }
 
+// Decode steps under DecodeGraphs pad the block table to a power-of-two
+// width; on the CPU (no capture) kOn runs as kOff, and the padded eager twin
+// gives the same tokens and top logprobs bit for bit.
+TEST(DevicePathTest, PaddedDecodeStepsEqualUnpaddedOnesExactly) {
+  std::vector<std::vector<std::pair<int32_t, float>>> tops[3];
+  std::vector<int32_t> ids[3];
+  const DecodeGraphs modes[3] = {DecodeGraphs::kOff, DecodeGraphs::kOn, DecodeGraphs::kPaddedEager};
+  for (int m = 0; m < 3; ++m) {
+    TinyEngine e = MakeTinyEngine({.num_query_heads = 4, .num_kv_heads = 2, .seed = 7,
+                                   .device_like = true,
+                                   .model_options = {.decode_graphs = modes[m]}});
+    OfflineGenerator generator(e.model.get(), e.storage.get(), Env::Default());
+    OfflineRequest request;
+    request.prompt_ids = TestTokens(9, 3);
+    request.max_new_tokens = 40;  // past 8 blocks of 4: the padded width grows to 16
+    request.sampling.temperature = 0;
+    request.num_top_logprobs = 4;
+    absl::StatusOr<OfflineResult> result = generator.Generate(
+        request, [&](const SampledToken& token) {
+          tops[m].push_back(token.top_logprobs);
+          return true;
+        });
+    ASSERT_TRUE(result.ok()) << result.status();
+    ids[m] = result->output_ids;
+    EXPECT_EQ(e.model->graph_captures(), 0);  // the CPU has no capture
+  }
+  ASSERT_EQ(ids[0].size(), 40u);
+  EXPECT_EQ(ids[1], ids[0]);
+  EXPECT_EQ(ids[2], ids[0]);
+  EXPECT_EQ(tops[1], tops[0]);
+  EXPECT_EQ(tops[2], tops[0]);
+}
+
+// Two sequences by hand (block size 4): a prefill step of both, then one
+// decode step of both; the padded decode step (DecodeGraphs::kPaddedEager,
+// block table 2 -> 8 columns) gives the unpadded logits bit for bit.
+TEST(DevicePathTest, PaddedTwoSequenceDecodeStepEqualsTheUnpaddedOne) {
+  std::vector<float> logits[2];
+  for (int padded = 0; padded < 2; ++padded) {
+    TinyEngine e = MakeTinyEngine(
+        {.num_query_heads = 4, .num_kv_heads = 2, .seed = 7, .device_like = true,
+         .model_options = {.decode_graphs = padded ? DecodeGraphs::kPaddedEager
+                                                   : DecodeGraphs::kOff}});
+    ForwardBatch prefill;  // seq 0: positions 0-4 in blocks 0, 1; seq 1: 0-2 in block 2
+    prefill.token_ids = {5, 17, 3, 44, 9, 60, 2, 71};
+    prefill.positions = {0, 1, 2, 3, 4, 0, 1, 2};
+    prefill.seq_idx = {0, 0, 0, 0, 0, 1, 1, 1};
+    prefill.context_lens = {1, 2, 3, 4, 5, 1, 2, 3};
+    prefill.slot_mapping = {0, 1, 2, 3, 4, 8, 9, 10};
+    prefill.block_tables = {0, 1, 2, 0};
+    prefill.num_seqs = 2;
+    prefill.max_blocks_per_seq = 2;
+    prefill.logit_token_idx = {4, 7};
+    std::vector<float> ignored;
+    ASSERT_TRUE(e.model->Forward(prefill, e.storage->layer_views(), ignored).ok());
+    ForwardBatch decode;
+    decode.token_ids = {12, 30};
+    decode.positions = {5, 3};
+    decode.seq_idx = {0, 1};
+    decode.context_lens = {6, 4};
+    decode.slot_mapping = {5, 11};
+    decode.block_tables = {0, 1, 2, 0};
+    decode.num_seqs = 2;
+    decode.max_blocks_per_seq = 2;
+    decode.logit_token_idx = {0, 1};
+    ASSERT_TRUE(e.model->Forward(decode, e.storage->layer_views(), logits[padded]).ok());
+  }
+  ASSERT_EQ(logits[0].size(), 2u * 97);
+  EXPECT_EQ(logits[1], logits[0]);
+}
+
 TEST(DevicePathTest, DeviceLikeBackendRefusesHostPointers) {
   std::unique_ptr<Backend> backend = MakeDeviceLikeBackend(MakeCpuBackend({}));
   EXPECT_FALSE(backend->memory_is_host());

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "core/log.h"
 #include "core/status.h"
 #include "worker/engine/step_builder.h"
 
@@ -11,7 +12,7 @@ namespace gqa {
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Create(
     std::unique_ptr<TensorSource> source, const ShardPlan& plan, Backend* backend,
-    Communicator* comm, const ResidentWeightOptions& weight_options) {
+    Communicator* comm, const ModelOptions& options) {
   RETURN_IF_ERROR(source->config().Validate());
   if (plan.tp > 1 &&
       (comm == nullptr || comm->size() != plan.tp || comm->rank() != plan.rank)) {
@@ -20,11 +21,19 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
         comm == nullptr ? "none" : absl::StrCat("rank ", comm->rank(), " of ", comm->size())));
   }
   ASSIGN_OR_RETURN(ModelWeights weights, ModelWeights::Load(*source, plan));
+  if (options.max_graph_batch < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("model: max_graph_batch=", options.max_graph_batch, " is negative"));
+  }
   ASSIGN_OR_RETURN(ResidentWeights resident,
-                   ResidentWeights::Create(weights, *backend, weight_options));
-  return std::unique_ptr<Model>(new Model(std::move(source), plan, std::move(weights),
+                   ResidentWeights::Create(weights, *backend, options.weights));
+  return std::unique_ptr<Model>(new Model(std::move(source), plan, options, std::move(weights),
                                           std::move(resident), backend,
                                           plan.tp > 1 ? comm : nullptr));
+}
+
+Model::~Model() {
+  for (const auto& [key, graph] : graphs_) backend_->ReleaseCapture(graph.id);
 }
 
 absl::Status Model::ValidateBatch(const ForwardBatch& b, size_t num_kv_layers) const {
@@ -105,20 +114,53 @@ absl::Status Model::Forward(const ForwardBatch& batch, const std::vector<PagedKv
       return absl::InvalidArgumentError("forward: the batch wants column sums and has no output");
     }
   }
-  RETURN_IF_ERROR(arrays_.Upload(batch, plan_.num_kv_heads, kv_layers[0].block_size, *backend_));
-  const StepArrayViews& a = arrays_.views();
-  const ModelConfig& c = config();
-  const int64_t t = batch.num_tokens(), hidden = c.hidden_size;
+  // Decode shapes under DecodeGraphs run with their block table padded.
+  const std::optional<GraphKey> key = GraphKeyFor(batch, kv_layers);
+  ForwardBatch padded;
+  const ForwardBatch& run = key.has_value() ? padded : batch;
+  if (key.has_value()) {
+    padded = batch;
+    padded.max_blocks_per_seq = key->blocks;
+    padded.block_tables.assign(batch.num_seqs * key->blocks, 0);
+    for (int64_t s = 0; s < batch.num_seqs; ++s) {
+      std::copy_n(batch.block_tables.begin() + s * batch.max_blocks_per_seq,
+                  batch.max_blocks_per_seq, padded.block_tables.begin() + s * key->blocks);
+    }
+  }
+  RETURN_IF_ERROR(arrays_.Upload(run, plan_.num_kv_heads, kv_layers[0].block_size, *backend_));
   const int64_t num_sums = static_cast<int64_t>(weights().layers.size()) * batch.column_sums_per_layer;
   float* sums = nullptr;
   if (want_sums) {
     ASSIGN_OR_RETURN(sums, sums_.Reserve(*backend_, num_sums));
     RETURN_IF_ERROR(backend_->SetZero(sums, num_sums * 4));
   }
+  float* out = nullptr;
+  if (key.has_value() && options_.decode_graphs == DecodeGraphs::kOn) {
+    RETURN_IF_ERROR(RunCaptured(run, kv_layers, *key, &out));
+  } else {
+    RETURN_IF_ERROR(Enqueue(run, kv_layers, sums, &out));
+  }
+  // The host sampler reads the logits (and the KV manager the column sums).
+  const int64_t num_logits = static_cast<int64_t>(batch.logit_token_idx.size());
+  const int64_t vocab = config().vocab_size;
+  logits.resize(num_logits * vocab);
+  RETURN_IF_ERROR(backend_->CopyToHost(logits.data(), out, num_logits * vocab * 4));
+  if (want_sums) {
+    column_sums->resize(num_sums);
+    RETURN_IF_ERROR(backend_->CopyToHost(column_sums->data(), sums, num_sums * 4));
+  }
+  return backend_->Synchronize();
+}
+
+absl::Status Model::Enqueue(const ForwardBatch& batch, const std::vector<PagedKvView>& kv_layers,
+                            float* sums, float** logits) {
+  const StepArrayViews& a = arrays_.views();
+  const ModelConfig& c = config();
+  const int64_t t = batch.num_tokens(), hidden = c.hidden_size;
   ASSIGN_OR_RETURN(float* x, x_.Reserve(*backend_, t * hidden));
   RETURN_IF_ERROR(backend_->Embedding({weights().token_embedding, a.token_ids, x, t}));
   for (size_t l = 0; l < weights().layers.size(); ++l) {
-    float* layer_sums = want_sums ? sums + l * batch.column_sums_per_layer : nullptr;
+    float* layer_sums = sums != nullptr ? sums + l * batch.column_sums_per_layer : nullptr;
     RETURN_IF_ERROR(AttentionBlock(batch, static_cast<int64_t>(l), kv_layers[l], layer_sums, x));
     RETURN_IF_ERROR(MlpBlock(weights().layers[l], t, x));
   }
@@ -130,14 +172,71 @@ absl::Status Model::Forward(const ForwardBatch& batch, const std::vector<PagedKv
                                      static_cast<float>(c.norm_eps)}));
   ASSIGN_OR_RETURN(float* out, logits_.Reserve(*backend_, num_logits * c.vocab_size));
   RETURN_IF_ERROR(backend_->Gemm({last, weights().lm_head, out, num_logits, false}));
-  // The host sampler reads the logits (and the KV manager the column sums).
-  logits.resize(num_logits * c.vocab_size);
-  RETURN_IF_ERROR(backend_->CopyToHost(logits.data(), out, num_logits * c.vocab_size * 4));
-  if (want_sums) {
-    column_sums->resize(num_sums);
-    RETURN_IF_ERROR(backend_->CopyToHost(column_sums->data(), sums, num_sums * 4));
+  *logits = out;
+  return absl::OkStatus();
+}
+
+std::optional<Model::GraphKey> Model::GraphKeyFor(const ForwardBatch& b,
+                                                  const std::vector<PagedKvView>& kv_layers) const {
+  if (options_.decode_graphs == DecodeGraphs::kOff || comm_ != nullptr) return std::nullopt;
+  if (options_.decode_graphs == DecodeGraphs::kOn && (!backend_->supports_capture() || graphs_failed_)) {
+    return std::nullopt;
   }
-  return backend_->Synchronize();
+  const int64_t t = b.num_tokens();
+  if (t > options_.max_graph_batch || t != b.num_seqs ||
+      static_cast<int64_t>(b.logit_token_idx.size()) != t || !b.num_sinks.empty() ||
+      !b.recent_window.empty() || !b.slot_positions.empty() || !b.sink_positions.empty() ||
+      !b.head_slot_mapping.empty() || !b.column_sum_offsets.empty()) {
+    return std::nullopt;
+  }
+  for (int64_t i = 0; i < t; ++i) {
+    if (b.logit_token_idx[i] != i) return std::nullopt;
+  }
+  int64_t blocks = 8;
+  while (blocks < b.max_blocks_per_seq) blocks *= 2;
+  return GraphKey{t, blocks, kv_layers[0].k};
+}
+
+int64_t Model::MemoryEpoch() const {
+  int64_t epoch = backend_->memory_epoch() + arrays_.generation();
+  for (const BackendArray* a : {&x_, &normed_, &q_, &q_sink_, &k_, &v_, &attn_, &gate_, &up_,
+                                &partial_, &last_, &logits_, &sums_}) {
+    epoch += a->generation();
+  }
+  return epoch;
+}
+
+absl::Status Model::RunCaptured(const ForwardBatch& batch, const std::vector<PagedKvView>& kv_layers,
+                                const GraphKey& key, float** logits) {
+  const int64_t epoch = MemoryEpoch();
+  auto it = graphs_.find(key);
+  if (it != graphs_.end() && it->second.epoch == epoch) {
+    ++graph_replays_;
+    *logits = it->second.logits;
+    return backend_->Replay(it->second.id);
+  }
+  // This step runs eagerly (which also grows every buffer to its shape); the
+  // capture after it records the same work for the next step of this shape.
+  RETURN_IF_ERROR(Enqueue(batch, kv_layers, nullptr, logits));
+  if (MemoryEpoch() != epoch) return absl::OkStatus();  // buffers moved: capture next time
+  RETURN_IF_ERROR(backend_->BeginCapture());
+  float* captured_logits = nullptr;
+  const absl::Status recorded = Enqueue(batch, kv_layers, nullptr, &captured_logits);
+  absl::StatusOr<int64_t> id = backend_->EndCapture();
+  if (!recorded.ok() || !id.ok() || MemoryEpoch() != epoch || captured_logits != *logits) {
+    // NOTE: the eager run above already produced this step; a capture that
+    // fails only costs the graphs (decode runs eagerly from then on).
+    if (id.ok()) backend_->ReleaseCapture(*id);
+    LOG(WARNING) << "decode graphs off: the capture of " << key.tokens << " tokens x "
+                 << key.blocks << " blocks failed (" << (recorded.ok() ? id.status() : recorded)
+                 << "); decode steps run eagerly";
+    graphs_failed_ = true;
+    return absl::OkStatus();
+  }
+  if (it != graphs_.end()) backend_->ReleaseCapture(it->second.id);
+  graphs_[key] = Graph{*id, epoch, captured_logits};
+  ++graph_captures_;
+  return absl::OkStatus();
 }
 
 absl::Status Model::AttentionBlock(const ForwardBatch& batch, int64_t layer_index,

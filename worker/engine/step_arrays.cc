@@ -88,6 +88,7 @@ absl::Status StepArrays::Upload(const ForwardBatch& b, int64_t num_kv_heads, int
   if (buffer_ == nullptr || buffer_->size_bytes() < size) {
     buffer_.reset();
     ASSIGN_OR_RETURN(buffer_, backend.Allocate(std::max<int64_t>(size, 2 * size - size / 2)));
+    ++generation_;
   }
   uint8_t* base = static_cast<uint8_t*>(buffer_->data());
   staging_.resize(size);

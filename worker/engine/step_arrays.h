@@ -50,10 +50,13 @@ class StepArrays {
   const StepArrayViews& views() const { return views_; }
   // Bytes copied to the backend by the last Upload (0 on host memory).
   int64_t uploaded_bytes() const { return uploaded_bytes_; }
+  // How many times the backend buffer was replaced (captured steps point at it).
+  int64_t generation() const { return generation_; }
 
  private:
   StepArrayViews views_;
   int64_t uploaded_bytes_ = 0;
+  int64_t generation_ = 0;
   std::vector<uint8_t> staging_;
   std::unique_ptr<BackendBuffer> buffer_;  // grow-only
 };

@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <cstring>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -185,6 +186,55 @@ class CudaBackendImpl : public CudaBackend {
     return cuda::LaunchArgmaxRows(logits, rows, vocab, token_ids, stream_.get());
   }
 
+  bool supports_capture() const override { return true; }
+  int64_t memory_epoch() const override {
+    return gemm_scratch_.generation() + attention_scratch_.generation();
+  }
+
+  // Thread-local capture mode: the engine thread's own stream only; a
+  // cudaMalloc during capture (scratch growth) fails the capture instead of
+  // being recorded, so callers run a shape eagerly before capturing it.
+  absl::Status BeginCapture() override {
+    if (absl::Status s = SetDevice(); !s.ok()) return s;
+    GQA_CUDA_RETURN_IF_ERROR(
+        cudaStreamBeginCapture(stream_.get(), cudaStreamCaptureModeThreadLocal));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> EndCapture() override {
+    if (absl::Status s = SetDevice(); !s.ok()) return s;
+    cudaGraph_t graph = nullptr;
+    GQA_CUDA_RETURN_IF_ERROR(cudaStreamEndCapture(stream_.get(), &graph));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+    (void)cudaGraphDestroy(graph);
+    GQA_CUDA_RETURN_IF_ERROR(instantiated);
+    const int64_t id = next_capture_id_++;
+    captures_[id] = exec;
+    return id;
+  }
+
+  absl::Status Replay(int64_t id) override {
+    if (absl::Status s = SetDevice(); !s.ok()) return s;
+    auto it = captures_.find(id);
+    if (it == captures_.end()) {
+      return absl::NotFoundError(absl::StrCat("replay: no capture ", id));
+    }
+    GQA_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(it->second, stream_.get()));
+    return absl::OkStatus();
+  }
+
+  void ReleaseCapture(int64_t id) override {
+    auto it = captures_.find(id);
+    if (it == captures_.end()) return;
+    (void)cudaGraphExecDestroy(it->second);
+    captures_.erase(it);
+  }
+
+  ~CudaBackendImpl() override {
+    for (auto& [id, exec] : captures_) (void)cudaGraphExecDestroy(exec);
+  }
+
   // Waits for the stream, then reports the first device-side error since the
   // last call (and clears it).
   absl::Status Synchronize() override {
@@ -214,6 +264,8 @@ class CudaBackendImpl : public CudaBackend {
   DeviceMemory error_word_;  // [4] long long: device_errors.h
   Scratch gemm_scratch_;
   Scratch attention_scratch_;
+  std::map<int64_t, cudaGraphExec_t> captures_;  // Replay ids
+  int64_t next_capture_id_ = 1;
 };
 
 }  // namespace

@@ -17,7 +17,7 @@ TinyEngine MakeTinyEngine(const TinyEngineOptions& options) {
   absl::StatusOr<ShardPlan> plan = ShardPlan::Make(config, 1, 0);
   CHECK(plan.ok()) << plan.status();
   absl::StatusOr<std::unique_ptr<Model>> model =
-      Model::Create(std::move(source), *plan, e.backend.get());
+      Model::Create(std::move(source), *plan, e.backend.get(), nullptr, options.model_options);
   CHECK(model.ok()) << model.status();
   e.model = std::move(*model);
   absl::StatusOr<std::unique_ptr<KvCacheStorage>> storage = KvCacheStorage::Create(

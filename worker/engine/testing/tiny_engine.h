@@ -26,6 +26,7 @@ struct TinyEngineOptions {
   // The CPU backend behind a DeviceLikeBackend (device_like_backend.h): the
   // engine's device code path, checked on the CPU.
   bool device_like = false;
+  ModelOptions model_options = {};
 };
 
 struct TinyEngine {
