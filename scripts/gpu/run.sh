@@ -13,7 +13,9 @@
 #     --sanitize   also run a few attention cases under compute-sanitizer memcheck
 #     --tests-only skip the benchmarks
 #   bash scripts/gpu/run.sh --model-test MODEL.gguf
-#     runs the packed cuda_model_test (pack.sh --model-test) on that model file
+#     runs the packed cuda_model_test (pack.sh --model-test) on that model file:
+#     BackendLlama (CudaModelTest) and the engine itself on the GPU
+#     (CudaEngineTest: Model, KV cache and generator vs the CPU backend)
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 carry=${GQA_GPU_CARRY:-$root/gpu-carry}  # where pack.sh's folder is on this machine

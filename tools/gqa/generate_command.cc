@@ -13,6 +13,7 @@
 #include "core/status.h"
 #include "core/tokenizer/incremental_decoder.h"
 #include "core/tokenizer/stop_strings.h"
+#include "tools/gqa/backend_flag.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
 #include "tools/gqa/tp_group.h"
@@ -43,6 +44,8 @@ the model's chat template as one user message unless --raw is given.
   --server ADDR          send the prompt to a gqaserve router (gqa serve prints its
                          address) instead of running the model here
   --api-key K            the router's API key, when it requires one
+  --backend cpu|cuda     cpu (default), or cuda: the model and its KV cache on GPU 0
+                         (quantized weights dequantized to bf16); not with --tp
   --tp N                 tensor parallelism: this process is rank 0 and starts ranks
                          1..N-1 as gqa-worker processes (docs/tensor-parallel.md)
   --tp-comm gloo|nccl    the group's collectives (default gloo; nccl: rank R on CUDA
@@ -187,6 +190,7 @@ int RunGenerateCommand(int argc, char** argv) {
   std::vector<FlagSpec> specs = AllFlags();
   specs.push_back({"tp"});
   specs.push_back({"tp-comm"});
+  specs.push_back({"backend"});
   absl::StatusOr<CommandLine> flags = CommandLine::Parse(absl::MakeConstSpan(argv + 1, argv + argc), specs);
   if (!flags.ok()) return Fail("generate", flags.status(), 2);
   if (flags->Has("help")) {
@@ -208,13 +212,29 @@ int RunGenerateCommand(int argc, char** argv) {
   if (!request.ok()) return Fail("generate", request.status(), 2);
   absl::StatusOr<TpFlags> tp = ParseTpFlags(*flags);
   if (!tp.ok()) return Fail("generate", tp.status(), 2);
+  std::unique_ptr<Backend> backend;  // null: the CPU backend
+  if (auto name = flags->Value("backend")) {
+    if (*name != "cpu" && tp->tp > 1) {
+      return Fail("generate",
+                  absl::InvalidArgumentError(
+                      absl::StrCat("--backend ", *name, " does not work with --tp > 1 yet")),
+                  2);
+    }
+    auto made = BackendForFlag(*name);
+    if (!made.ok()) {
+      return Fail("generate", made.status(),
+                  made.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
+    }
+    backend = *std::move(made);
+  }
   std::unique_ptr<TpGroup> group;  // --tp N: ranks 1..N-1 in gqa-worker processes
   if (tp->forms_group()) {
     auto launched = TpGroup::LaunchForLocalEngine(*flags, *tp);
     if (!launched.ok()) return Fail("generate", launched.status(), LoadErrorExitCode(launched.status()));
     group = *std::move(launched);
   }
-  auto engine = LocalEngine::Load(*flags, group != nullptr ? &group->comm() : nullptr);
+  auto engine = LocalEngine::Load(*flags, group != nullptr ? &group->comm() : nullptr,
+                                 std::move(backend));
   if (!engine.ok()) return Fail("generate", engine.status(), 1);
   if (group != nullptr) {
     absl::Status ready = CheckSameModel(group->comm(), (*engine)->model().fingerprint());

@@ -80,6 +80,16 @@ TEST(GenerateTpTest, TpCommNcclRunsAGroupOfOneOrSaysWhyNot) {
   GqaRun plain = RunGqaForTesting(GQA_BINARY, args);
   ASSERT_EQ(plain.exit_code, 0) << plain.err;
   EXPECT_EQ(nccl.out, plain.out);
+  // The same with the model on the GPU: a group of one changes nothing.
+  std::vector<std::string> cuda_args = args;
+  cuda_args.insert(cuda_args.begin() + 1, {"--backend", "cuda"});
+  std::vector<std::string> cuda_nccl_args = cuda_args;
+  cuda_nccl_args.insert(cuda_nccl_args.begin() + 1, {"--tp-comm", "nccl"});
+  GqaRun cuda = RunGqaForTesting(GQA_BINARY, cuda_args);
+  GqaRun cuda_nccl = RunGqaForTesting(GQA_BINARY, cuda_nccl_args);
+  ASSERT_EQ(cuda.exit_code, 0) << cuda.err;
+  ASSERT_EQ(cuda_nccl.exit_code, 0) << cuda_nccl.err;
+  EXPECT_EQ(cuda_nccl.out, cuda.out);
 }
 
 }  // namespace

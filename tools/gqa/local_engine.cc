@@ -28,7 +28,8 @@ int LoadErrorExitCode(const absl::Status& status) {
 }
 
 absl::StatusOr<std::unique_ptr<LocalEngine>> LocalEngine::Load(const CommandLine& flags,
-                                                               Communicator* comm) {
+                                                               Communicator* comm,
+                                                               std::unique_ptr<Backend> backend) {
   auto engine = std::unique_ptr<LocalEngine>(new LocalEngine());
   const std::string path = flags.Value("model").value_or(DefaultModelPath());
   engine->num_threads_ = DefaultThreadCount(1);
@@ -57,7 +58,8 @@ absl::StatusOr<std::unique_ptr<LocalEngine>> LocalEngine::Load(const CommandLine
   const ModelConfig config = source->config();
   ASSIGN_OR_RETURN(ShardPlan plan, ShardPlan::Make(config, comm != nullptr ? comm->size() : 1,
                                                    comm != nullptr ? comm->rank() : 0));
-  engine->backend_ = MakeCpuBackend({.num_threads = engine->num_threads_});
+  engine->backend_ = backend != nullptr ? std::move(backend)
+                                        : MakeCpuBackend({.num_threads = engine->num_threads_});
   ASSIGN_OR_RETURN(engine->model_, Model::Create(std::move(source), plan, engine->backend_.get(), comm));
   ASSIGN_OR_RETURN(engine->storage_,
                    KvCacheStorage::Create(engine->backend_.get(), config, plan, kv));

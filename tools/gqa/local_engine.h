@@ -1,5 +1,5 @@
 // LocalEngine: everything `gqa generate`, `gqa chat` and `gqa perplexity`
-// need to run a model in this process: the model on the CPU backend, its
+// need to run a model in this process: the model on a backend (the CPU's by default), its
 // tokenizer and chat template from the same file, and a KV cache sized by a
 // byte budget. Also the shared flags (--model, --threads, --kv-bytes,
 // --kv-dtype, --kv-policy) and the default model path. Thread-compatible.
@@ -53,10 +53,14 @@ class LocalEngine {
   // INVALID_ARGUMENT naming the flag for bad values; errors of the model file.
   // With `comm` (a tensor-parallel group of comm->size() ranks) this loads
   // rank comm->rank()'s shard; an invalid tp is refused before any weight loads.
+  // `backend` (e.g. a CudaBackend) runs the model and holds the KV cache;
+  // null: the CPU backend with --threads threads.
   static absl::StatusOr<std::unique_ptr<LocalEngine>> Load(const CommandLine& flags,
-                                                           Communicator* comm = nullptr);
+                                                           Communicator* comm = nullptr,
+                                                           std::unique_ptr<Backend> backend = nullptr);
 
   Model& model() { return *model_; }
+  Backend& backend() { return *backend_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   // nullopt (with the reason) when the file's chat template is not recognised.
   const absl::StatusOr<ChatTemplate>& chat_template() const { return chat_template_; }

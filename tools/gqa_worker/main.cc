@@ -26,9 +26,7 @@
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
 #include "tools/gqa/tp_group.h"
-#ifdef GQA_HAVE_CUDA_BACKEND
-#include "worker/backend/cuda/cuda_backend.h"
-#endif
+#include "tools/gqa/backend_flag.h"
 #include "worker/engine/model_file.h"
 #include "worker/service/engine_loop.h"
 #include "worker/service/fake_engine.h"
@@ -50,13 +48,15 @@ constexpr FlagSpec kWorkerFlags[] = {{"port"},        {"health-port"}, {"metrics
 
 constexpr char kUsage[] = R"(usage: gqa-worker [flags]
 
-Serves gqa.v1.Worker for one model on the CPU backend.
+Serves gqa.v1.Worker for one model on the CPU backend (or one GPU).
   --port P          gRPC port (0: pick a free one; the chosen port is printed)
   --listen A        address to bind; default 0.0.0.0
   --health-port H   also serve grpc.health.v1 alone on this plaintext port
   --metrics-port Q  serve Prometheus metrics (gqa_worker_*) on http://:Q/metrics
-  --backend cpu     the backend that serves; --backend cuda checks for a GPU and
-                    exits 1 saying why it cannot serve yet (docs/cuda-backend.md)
+  --backend cpu|cuda  the backend that serves; default cpu. cuda: the model, its
+                    KV cache and every step on GPU 0 (quantized weights dequantized
+                    to bf16 at load; docs/cuda-backend.md); exits 1 without a GPU.
+                    Not with --tp > 1, --kvstore or --fake-model
   --max-running N   sequences in the running batch; default 64
   --max-waiting N   queued requests before RESOURCE_EXHAUSTED; default 1024
   --cache-snapshot-interval S  seconds between the full snapshots that
@@ -89,25 +89,6 @@ Serves gqa.v1.Worker for one model on the CPU backend.
                     With --model, it reports that file's shape and fingerprints
                     (so a router accepts it) without loading the weights
 )";
-
-// Why --backend cuda cannot serve yet: no device (or no CUDA in this build),
-// or, with a device, that the engine keeps activations and weights in host
-// memory (docs/cuda-backend.md, "Not done").
-absl::Status CudaBackendRefusal() {
-#ifdef GQA_HAVE_CUDA_BACKEND
-  auto backend = MakeCudaBackend({});
-  if (!backend.ok()) {
-    return absl::UnavailableError(absl::StrCat("--backend cuda: ", backend.status().message()));
-  }
-  return absl::UnimplementedError(absl::StrCat(
-      "--backend cuda: found ", (*backend)->device().name,
-      ", but the engine does not run on device memory yet (its activations and weights live in "
-      "host memory; see docs/cuda-backend.md); use --backend cpu"));
-#else
-  return absl::UnimplementedError(
-      "--backend cuda: this build has no CUDA backend (configure with nvcc and GQA_WITH_CUDA=ON)");
-#endif
-}
 
 // The shape a --fake-model worker reports: a Llama-2-7B-sized vocabulary and
 // a long context, so the harness can send realistic token ids and lengths.
@@ -169,12 +150,22 @@ int Run(int argc, char** argv) {
       *target = *parsed;
     }
   }
-  if (auto backend = flags->Value("backend"); backend && *backend == "cuda") {
-    return Fail(CudaBackendRefusal(), 1);
-  } else if (backend && *backend != "cpu") {
-    return Fail(absl::InvalidArgumentError(absl::StrCat(
-                    "--backend ", *backend, ": this build's worker serves the cpu backend")),
-                2);
+  std::unique_ptr<Backend> gpu;  // null: the CPU backend
+  if (auto backend = flags->Value("backend"); backend && *backend != "cpu") {
+    // NOTE: the kvstore's block transfer (kv_block_transfer.h) and the tp
+    // followers read or run the cache in host memory.
+    if (*backend == "cuda" && (flags->Has("fake-model") || flags->Value("kvstore") ||
+                               flags->Value("tp").value_or("1") != "1")) {
+      return Fail(absl::InvalidArgumentError(
+                      "--backend cuda works with neither --tp > 1, --kvstore nor --fake-model yet"),
+                  2);
+    }
+    absl::StatusOr<std::unique_ptr<Backend>> made = BackendForFlag(*backend);
+    if (!made.ok()) {
+      return Fail(made.status(), made.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1);
+    }
+    gpu = *std::move(made);
+    std::cerr << "gqa-worker: serving on the " << gpu->name() << " backend\n";
   }
   SchedulerOptions options;
   for (auto [flag, target] : {std::pair{"max-running", &options.max_running},
@@ -234,7 +225,7 @@ int Run(int argc, char** argv) {
   }
   if (!fake) {
     absl::StatusOr<std::unique_ptr<LocalEngine>> loaded =
-        LocalEngine::Load(*flags, group != nullptr ? &group->comm() : nullptr);
+        LocalEngine::Load(*flags, group != nullptr ? &group->comm() : nullptr, std::move(gpu));
     if (!loaded.ok()) {
       const int code = LoadErrorExitCode(loaded.status());
       return Fail(code == 2 ? loaded.status() : Annotate(loaded.status(), "cannot load the model"),

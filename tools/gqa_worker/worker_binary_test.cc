@@ -94,6 +94,11 @@ TEST(WorkerBinaryTest, AModelItCannotLoadOrABadFlagIsAClearExit) {
   GqaRun cuda = RunGqaForTesting(GQA_WORKER_BINARY, {"--port", "0", "--backend", "cuda"});
   EXPECT_EQ(cuda.exit_code, 1);
   EXPECT_THAT(cuda.err, HasSubstr("--backend cuda: "));
+  // What the GPU path does not do yet is refused before looking for a device.
+  GqaRun cuda_tp = RunGqaForTesting(GQA_WORKER_BINARY,
+                                    {"--port", "0", "--backend", "cuda", "--kvstore", "x:1"});
+  EXPECT_EQ(cuda_tp.exit_code, 2);
+  EXPECT_THAT(cuda_tp.err, HasSubstr("--backend cuda works with neither"));
 }
 
 }  // namespace

@@ -56,6 +56,18 @@ struct RopeParams {
   bool interleaved_pairs = true;
 };
 
+// dst[i] = src[rows[i]] for rows of `width` floats. A row index outside
+// [0, num_src_rows) is INVALID_ARGUMENT on the CPU; the CUDA backend writes
+// zeros for it and reports it from the next Synchronize().
+struct GatherRowsParams {
+  const float* src = nullptr;     // [num_src_rows, width]
+  const int32_t* rows = nullptr;  // [num_rows]
+  float* dst = nullptr;           // [num_rows, width]; must not overlap src
+  int64_t num_src_rows = 0;
+  int64_t num_rows = 0;
+  int64_t width = 0;
+};
+
 // out = silu(gate) * up, elementwise.
 struct SwiGluParams {
   const float* gate = nullptr;  // [num_tokens, dim]

@@ -1,7 +1,8 @@
 // WeightFormat: how a weight matrix is stored, as in GGUF files (ggml types
 // F32, F16, BF16, Q8_0, Q4_0, Q4_1), and the byte size of one row. Both
-// backends read weights in these formats directly; nothing is dequantized to a
-// full-precision copy at load time.
+// backends' ops read weights in these formats directly; the CPU engine reads
+// them from the model file, while the engine's copy in GPU memory turns the
+// quantized ones into BF16 or F32 (worker/engine/resident_weights.h).
 #ifndef GQA_WORKER_BACKEND_WEIGHT_FORMAT_H_
 #define GQA_WORKER_BACKEND_WEIGHT_FORMAT_H_
 

@@ -140,11 +140,23 @@ absl::Status CopyBlocks(Backend& backend, const std::vector<PagedKvView>& layers
     src.push_back(copy.src);
     dst.push_back(copy.dst);
   }
-  for (const PagedKvView& layer : layers) {
-    RETURN_IF_ERROR(backend.CopyKvBlocks(
-        {layer, src.data(), dst.data(), static_cast<int64_t>(copies.size())}));
+  const int64_t n = static_cast<int64_t>(copies.size());
+  const int32_t* src_blocks = src.data();
+  const int32_t* dst_blocks = dst.data();
+  std::unique_ptr<BackendBuffer> staged;  // the block ids in backend memory, unless it is the host's
+  if (!backend.memory_is_host()) {
+    ASSIGN_OR_RETURN(staged, backend.Allocate(2 * n * 4));
+    int32_t* ids = static_cast<int32_t*>(staged->data());
+    src.insert(src.end(), dst.begin(), dst.end());
+    RETURN_IF_ERROR(backend.CopyFromHost(ids, src.data(), 2 * n * 4));
+    src_blocks = ids;
+    dst_blocks = ids + n;
   }
-  return absl::OkStatus();
+  for (const PagedKvView& layer : layers) {
+    RETURN_IF_ERROR(backend.CopyKvBlocks({layer, src_blocks, dst_blocks, n}));
+  }
+  // The staged ids are freed on return: wait for the copies that read them.
+  return staged != nullptr ? backend.Synchronize() : absl::OkStatus();
 }
 
 }  // namespace gqa

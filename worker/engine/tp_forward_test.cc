@@ -22,6 +22,19 @@ TEST(TpForwardTest, TinyGqaModelAtTp2AndTp4MatchesTp1) {
   }
 }
 
+// The device code path (DeviceLikeBackend: weights and activations in
+// "backend memory", the all-reduce staged through the host) gives the CPU
+// path's tokens and logits bit for bit at tp 2.
+TEST(TpForwardTest, DeviceCodePathAtTp2EqualsTheCpuPathExactly) {
+  const SourceFactory tiny = [] { return MakeTinyModel(TinyGqa82Config(), 7); };
+  const std::vector<int32_t> prompt = {3, 17, 42, 8, 91, 5, 60, 23, 11, 2, 77};
+  const std::vector<RankRun> cpu = RunGroup(tiny, 2, prompt, 12);
+  const std::vector<RankRun> device = RunGroup(tiny, 2, prompt, 12, KvPolicy::Full(), /*device_like=*/true);
+  ASSERT_EQ(cpu[0].output_ids.size(), 12u);
+  EXPECT_EQ(device[0].output_ids, cpu[0].output_ids);
+  EXPECT_EQ(device[0].logits, cpu[0].logits);
+}
+
 TEST(TpForwardTest, TinyModelRefusesTpWithoutItsCommunicator) {
   auto backend = MakeCpuBackend({.num_threads = 1});
   auto source = MakeTinyModel(TinyGqa82Config(), 7);

@@ -38,6 +38,7 @@ class CpuBackend : public Backend {
       : pool_(std::max(1, options.num_threads), options.poll_us * 1000) {}
 
   absl::string_view name() const override { return "cpu"; }
+  bool memory_is_host() const override { return true; }
 
   absl::StatusOr<std::unique_ptr<BackendBuffer>> Allocate(int64_t size_bytes) override {
     if (size_bytes < 0) return absl::InvalidArgumentError("negative allocation size");
@@ -114,6 +115,35 @@ class CpuBackend : public Backend {
   }
 
   absl::Status Synchronize() override { return absl::OkStatus(); }
+
+  absl::Status CopyFromHost(void* dst, const void* host_src, int64_t bytes) override {
+    return CopyWithin(dst, host_src, bytes);
+  }
+  absl::Status CopyToHost(void* host_dst, const void* src, int64_t bytes) override {
+    return CopyWithin(host_dst, src, bytes);
+  }
+  absl::Status CopyWithin(void* dst, const void* src, int64_t bytes) override {
+    if (bytes < 0) return absl::InvalidArgumentError(absl::StrCat("copy of ", bytes, " bytes"));
+    if (bytes > 0 && dst != src) std::memmove(dst, src, static_cast<size_t>(bytes));
+    return absl::OkStatus();
+  }
+  absl::Status SetZero(void* dst, int64_t bytes) override {
+    if (bytes < 0) return absl::InvalidArgumentError(absl::StrCat("zeroing ", bytes, " bytes"));
+    if (bytes > 0) std::memset(dst, 0, static_cast<size_t>(bytes));
+    return absl::OkStatus();
+  }
+
+  absl::Status GatherRows(const GatherRowsParams& p) override {
+    for (int64_t i = 0; i < p.num_rows; ++i) {
+      const int32_t row = p.rows[i];
+      if (row < 0 || row >= p.num_src_rows) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("gather: row ", row, " outside [0, ", p.num_src_rows, ")"));
+      }
+      std::copy_n(p.src + row * p.width, p.width, p.dst + i * p.width);
+    }
+    return absl::OkStatus();
+  }
 
  private:
   ThreadPool pool_;

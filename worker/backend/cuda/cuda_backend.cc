@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include <cstring>
+#include <map>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -43,6 +44,7 @@ class CudaBackendImpl : public CudaBackend {
         error_word_(std::move(error_word)) {}
 
   absl::string_view name() const override { return "cuda"; }
+  bool memory_is_host() const override { return false; }
   const cuda::CudaDeviceInfo& device() const override { return device_; }
 
   absl::StatusOr<std::unique_ptr<BackendBuffer>> Allocate(int64_t size_bytes) override {
@@ -55,6 +57,7 @@ class CudaBackendImpl : public CudaBackend {
 
   absl::Status CopyToDevice(void* device_dst, const void* host_src, int64_t bytes) override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
+    if (bytes == 0) return absl::OkStatus();
     // On the backend's own stream: a plain cudaMemcpy from pageable memory may
     // return before its DMA lands, unordered with the non-blocking stream.
     GQA_CUDA_RETURN_IF_ERROR(
@@ -63,12 +66,43 @@ class CudaBackendImpl : public CudaBackend {
     return absl::OkStatus();
   }
 
+  absl::Status CopyFromHost(void* dst, const void* host_src, int64_t bytes) override {
+    return CopyToDevice(dst, host_src, bytes);
+  }
+
   absl::Status CopyToHost(void* host_dst, const void* device_src, int64_t bytes) override {
     if (absl::Status s = SetDevice(); !s.ok()) return s;
+    if (bytes == 0) return absl::OkStatus();
     GQA_CUDA_RETURN_IF_ERROR(
         cudaMemcpyAsync(host_dst, device_src, bytes, cudaMemcpyDeviceToHost, stream_.get()));
     GQA_CUDA_RETURN_IF_ERROR(cudaStreamSynchronize(stream_.get()));
     return absl::OkStatus();
+  }
+
+  absl::Status CopyWithin(void* dst, const void* src, int64_t bytes) override {
+    if (absl::Status s = SetDevice(); !s.ok()) return s;
+    if (bytes < 0) return absl::InvalidArgumentError(absl::StrCat("copy of ", bytes, " bytes"));
+    if (bytes == 0 || dst == src) return absl::OkStatus();
+    GQA_CUDA_RETURN_IF_ERROR(
+        cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_.get()));
+    return absl::OkStatus();
+  }
+
+  absl::Status SetZero(void* dst, int64_t bytes) override {
+    if (absl::Status s = SetDevice(); !s.ok()) return s;
+    if (bytes < 0) return absl::InvalidArgumentError(absl::StrCat("zeroing ", bytes, " bytes"));
+    if (bytes == 0) return absl::OkStatus();
+    GQA_CUDA_RETURN_IF_ERROR(cudaMemsetAsync(dst, 0, bytes, stream_.get()));
+    return absl::OkStatus();
+  }
+
+  absl::Status GatherRows(const GatherRowsParams& p) override {
+    if (absl::Status s = SetDevice(); !s.ok()) return s;
+    if (p.num_rows < 0 || p.width < 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("gather: num_rows=", p.num_rows, " width=", p.width));
+    }
+    return cuda::LaunchGatherRows(p, errors(), stream_.get());
   }
 
   absl::Status Gemm(const GemmParams& p) override {
@@ -152,6 +186,55 @@ class CudaBackendImpl : public CudaBackend {
     return cuda::LaunchArgmaxRows(logits, rows, vocab, token_ids, stream_.get());
   }
 
+  bool supports_capture() const override { return true; }
+  int64_t memory_epoch() const override {
+    return gemm_scratch_.generation() + attention_scratch_.generation();
+  }
+
+  // Thread-local capture mode: the engine thread's own stream only; a
+  // cudaMalloc during capture (scratch growth) fails the capture instead of
+  // being recorded, so callers run a shape eagerly before capturing it.
+  absl::Status BeginCapture() override {
+    if (absl::Status s = SetDevice(); !s.ok()) return s;
+    GQA_CUDA_RETURN_IF_ERROR(
+        cudaStreamBeginCapture(stream_.get(), cudaStreamCaptureModeThreadLocal));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<int64_t> EndCapture() override {
+    if (absl::Status s = SetDevice(); !s.ok()) return s;
+    cudaGraph_t graph = nullptr;
+    GQA_CUDA_RETURN_IF_ERROR(cudaStreamEndCapture(stream_.get(), &graph));
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t instantiated = cudaGraphInstantiate(&exec, graph, 0);
+    (void)cudaGraphDestroy(graph);
+    GQA_CUDA_RETURN_IF_ERROR(instantiated);
+    const int64_t id = next_capture_id_++;
+    captures_[id] = exec;
+    return id;
+  }
+
+  absl::Status Replay(int64_t id) override {
+    if (absl::Status s = SetDevice(); !s.ok()) return s;
+    auto it = captures_.find(id);
+    if (it == captures_.end()) {
+      return absl::NotFoundError(absl::StrCat("replay: no capture ", id));
+    }
+    GQA_CUDA_RETURN_IF_ERROR(cudaGraphLaunch(it->second, stream_.get()));
+    return absl::OkStatus();
+  }
+
+  void ReleaseCapture(int64_t id) override {
+    auto it = captures_.find(id);
+    if (it == captures_.end()) return;
+    (void)cudaGraphExecDestroy(it->second);
+    captures_.erase(it);
+  }
+
+  ~CudaBackendImpl() override {
+    for (auto& [id, exec] : captures_) (void)cudaGraphExecDestroy(exec);
+  }
+
   // Waits for the stream, then reports the first device-side error since the
   // last call (and clears it).
   absl::Status Synchronize() override {
@@ -181,6 +264,8 @@ class CudaBackendImpl : public CudaBackend {
   DeviceMemory error_word_;  // [4] long long: device_errors.h
   Scratch gemm_scratch_;
   Scratch attention_scratch_;
+  std::map<int64_t, cudaGraphExec_t> captures_;  // Replay ids
+  int64_t next_capture_id_ = 1;
 };
 
 }  // namespace

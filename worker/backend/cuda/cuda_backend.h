@@ -27,9 +27,9 @@ struct CudaBackendOptions {
 
 class CudaBackend : public Backend {
  public:
-  // Host <-> device copies, synchronous (they wait for the stream first).
+  // Host -> device, synchronous (waits for the stream first); the same as
+  // Backend::CopyFromHost. Backend::CopyToHost is the other direction.
   virtual absl::Status CopyToDevice(void* device_dst, const void* host_src, int64_t bytes) = 0;
-  virtual absl::Status CopyToHost(void* host_dst, const void* device_src, int64_t bytes) = 0;
   // token_ids[r] = argmax of logits row r (ties to the lowest id, as the host
   // sampler's greedy rule), for greedy decoding without copying logits back.
   // logits [rows, vocab] and token_ids [rows] are device memory.

@@ -68,15 +68,20 @@ class Scratch {
   absl::StatusOr<void*> Get(int64_t size_bytes) {
     if (size_bytes > memory_.size_bytes()) {
       memory_ = DeviceMemory();  // cudaFree waits for the device: earlier users are done
+      ++generation_;
       auto grown = DeviceMemory::Allocate(size_bytes + size_bytes / 4);
       if (!grown.ok()) return grown.status();
       memory_ = std::move(*grown);
     }
     return memory_.data();
   }
+  // How many times the memory was replaced (a captured graph pointing at it
+  // is stale once this changes).
+  int64_t generation() const { return generation_; }
 
  private:
   DeviceMemory memory_;
+  int64_t generation_ = 0;
 };
 
 class CudaStream {

@@ -28,6 +28,10 @@ absl::Status LaunchRope(const RopeParams& p, const RopeFrequencies& freq, cudaSt
 absl::Status LaunchSwiGlu(const SwiGluParams& p, cudaStream_t stream);
 absl::Status LaunchAdd(float* x, const float* delta, int64_t n, cudaStream_t stream);
 absl::Status LaunchEmbedding(const EmbeddingParams& p, DeviceErrorWord errors, cudaStream_t stream);
+// GatherRowsParams (params.h): one block per output row; a bad row index is
+// recorded in `errors` and its output row zeroed.
+absl::Status LaunchGatherRows(const GatherRowsParams& p, DeviceErrorWord errors,
+                              cudaStream_t stream);
 // out [w.rows, w.cols] f32, packed: the dequantized weight.
 absl::Status LaunchDequantizeWeight(const WeightView& w, float* out, cudaStream_t stream);
 // out [n] of 16-bit floats (bf16 when `bf16`, else f16), rounded to nearest even.

@@ -4,6 +4,7 @@
 // writes (FP8 quantization with per-token scales) and block copies, greedy
 // argmax, and the device-side errors. Skips without a GPU, except the test
 // that checks the no-device error itself.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -249,6 +250,46 @@ TEST(CudaBackendTest, ArgmaxRowsTakesTheLowestIdOfATie) {
   int32_t* ids = arena.Copy(std::vector<int32_t>(rows, -1));
   ASSERT_TRUE(gpu->ArgmaxRows(arena.Copy(logits), rows, vocab, ids).ok());
   EXPECT_EQ(arena.Read(ids, rows), (std::vector<int32_t>{123, 49151, 0}));
+}
+
+// The engine's data movement (Model on a device backend): GatherRows of the
+// logit tokens' rows, CopyWithin and SetZero, exactly as the CPU does them; a
+// bad gather row zeroes its output row and is reported at Synchronize().
+TEST(CudaBackendTest, GatherRowsCopyWithinAndSetZeroMatchCpuExactly) {
+  GQA_CUDA_BACKEND_OR_SKIP(gpu);
+  auto cpu = Cpu();
+  std::mt19937 rng(9);
+  const int64_t src_rows = 7, width = 576;
+  const std::vector<float> src = Random(src_rows * width, rng);
+  const std::vector<int32_t> rows = {6, 0, 3, 3};
+  std::vector<float> expected(rows.size() * width);
+  ASSERT_TRUE(cpu->GatherRows({src.data(), rows.data(), expected.data(), src_rows,
+                               static_cast<int64_t>(rows.size()), width})
+                  .ok());
+  test::DeviceArena arena(*gpu);
+  const float* dsrc = arena.Copy(src);
+  float* dst = arena.Copy(std::vector<float>(expected.size(), -1.0f));
+  ASSERT_TRUE(gpu->GatherRows({dsrc, arena.Copy(rows), dst, src_rows,
+                               static_cast<int64_t>(rows.size()), width})
+                  .ok());
+  ASSERT_TRUE(gpu->Synchronize().ok());
+  test::ExpectAllNear(arena.Read(dst, expected.size()), expected, 0, 0, "gather");
+  float* copy = arena.Copy(std::vector<float>(src.size(), -1.0f));
+  ASSERT_TRUE(gpu->CopyWithin(copy, dsrc, static_cast<int64_t>(src.size() * 4)).ok());
+  test::ExpectAllNear(arena.Read(copy, src.size()), src, 0, 0, "copy within");
+  ASSERT_TRUE(gpu->SetZero(copy, width * 4).ok());
+  std::vector<float> zeroed = src;
+  std::fill(zeroed.begin(), zeroed.begin() + width, 0.0f);
+  test::ExpectAllNear(arena.Read(copy, src.size()), zeroed, 0, 0, "set zero");
+
+  const std::vector<int32_t> bad = {1, 7};
+  ASSERT_TRUE(gpu->GatherRows({dsrc, arena.Copy(bad), dst, src_rows, 2, width}).ok());
+  const absl::Status reported = gpu->Synchronize();
+  EXPECT_EQ(reported.code(), absl::StatusCode::kInvalidArgument) << reported;
+  EXPECT_NE(reported.message().find("gather"), std::string::npos) << reported;
+  const std::vector<float> out = arena.Read(dst, 2 * width);
+  EXPECT_TRUE(std::all_of(out.begin() + width, out.end(), [](float v) { return v == 0.0f; }));
+  EXPECT_TRUE(gpu->Synchronize().ok());  // reported once, then cleared
 }
 
 }  // namespace

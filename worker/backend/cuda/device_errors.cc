@@ -39,6 +39,9 @@ std::string DescribeDeviceError(const long long word[4]) {
       what = absl::StrCat("attention: sequence ", a, " has num_sinks=", b, " recent_window=", c,
                           " or a negative head_stride; none may be negative");
       break;
+    case DeviceErrorCode::kGatherRowOutOfRange:
+      what = absl::StrCat("gather: row ", a, " reads source row ", b, " outside [0, ", c, ")");
+      break;
     default:
       what = absl::StrCat("unknown device error code ", word[0]);
   }

@@ -21,6 +21,7 @@ enum class DeviceErrorCode : int64_t {
   kCopyBlockOutOfRange = 6,   // a = pair, b = block id, c = num_blocks
   kCopyBlockConflict = 7,     // a = pair, b = destination block (a source, or in two pairs)
   kNegativePolicyValue = 8,   // a = sequence, b = num_sinks, c = recent_window
+  kGatherRowOutOfRange = 9,   // a = output row, b = source row, c = num_src_rows
 };
 
 // [code, a, b, c] in device memory, zero when nothing went wrong.

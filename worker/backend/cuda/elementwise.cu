@@ -130,6 +130,21 @@ __global__ void EmbeddingKernel(EmbeddingParams p, int64_t row_stride, DeviceErr
   }
 }
 
+__global__ void GatherRowsKernel(GatherRowsParams p, DeviceErrorWord errors) {
+  const int64_t i = blockIdx.x;
+  const int32_t row = p.rows[i];
+  float* out = p.dst + i * p.width;
+  if (row < 0 || row >= p.num_src_rows) {
+    if (threadIdx.x == 0) {
+      RecordDeviceError(errors, DeviceErrorCode::kGatherRowOutOfRange, i, row, p.num_src_rows);
+    }
+    for (int64_t j = threadIdx.x; j < p.width; j += blockDim.x) out[j] = 0.0f;
+    return;
+  }
+  const float* in = p.src + row * p.width;
+  for (int64_t j = threadIdx.x; j < p.width; j += blockDim.x) out[j] = in[j];
+}
+
 __global__ void DequantizeKernel(WeightView w, int64_t row_stride, float* out) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= w.rows * w.cols) return;
@@ -218,6 +233,14 @@ absl::Status LaunchEmbedding(const EmbeddingParams& p, DeviceErrorWord errors,
   if (p.num_tokens == 0) return absl::OkStatus();
   EmbeddingKernel<<<static_cast<unsigned>(p.num_tokens), kThreads, 0, stream>>>(
       p, RowStride(p.table), errors);
+  GQA_CUDA_RETURN_IF_ERROR(cudaGetLastError());
+  return absl::OkStatus();
+}
+
+absl::Status LaunchGatherRows(const GatherRowsParams& p, DeviceErrorWord errors,
+                              cudaStream_t stream) {
+  if (p.num_rows == 0 || p.width == 0) return absl::OkStatus();
+  GatherRowsKernel<<<static_cast<unsigned>(p.num_rows), kThreads, 0, stream>>>(p, errors);
   GQA_CUDA_RETURN_IF_ERROR(cudaGetLastError());
   return absl::OkStatus();
 }

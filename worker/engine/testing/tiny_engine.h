@@ -24,6 +24,10 @@ struct TinyEngineOptions {
   int64_t block_size = 4;
   int64_t kv_budget_bytes = int64_t{1} << 20;
   int num_threads = 2;
+  // The CPU backend behind a DeviceLikeBackend (device_like_backend.h): the
+  // engine's device code path, checked on the CPU.
+  bool device_like = false;
+  ModelOptions model_options = {};
 };
 
 struct TinyEngine {

@@ -10,6 +10,7 @@
 #include "worker/engine/model.h"
 #include "worker/engine/offline_generator.h"
 #include "worker/engine/step_builder.h"
+#include "worker/engine/testing/device_like_backend.h"
 #include "worker/engine/tp_follower.h"
 #include "worker/kv/kv_cache_storage.h"
 #include "worker/parallel/gloo/thread_group.h"
@@ -49,9 +50,11 @@ std::vector<float> AllLogits(Model& model, KvCacheStorage& storage,
 }
 
 RankRun RunRank(const SourceFactory& make_source, int tp, int rank, Communicator* comm,
-                const std::vector<int32_t>& prompt, int max_new_tokens, const KvPolicy& policy) {
+                const std::vector<int32_t>& prompt, int max_new_tokens, const KvPolicy& policy,
+                bool device_like) {
   RankRun run;
-  auto backend = MakeCpuBackend({.num_threads = 1});
+  std::unique_ptr<Backend> backend = MakeCpuBackend({.num_threads = 1});
+  if (device_like) backend = MakeDeviceLikeBackend(std::move(backend));
   std::unique_ptr<TensorSource> source = make_source();
   const ModelConfig config = source->config();
   auto plan = ShardPlan::Make(config, tp, rank);
@@ -113,15 +116,16 @@ double TopGap(const std::vector<float>& logits, int64_t vocab, int64_t row) {
 // Every rank of a tp group on its own thread; tp 1 runs without a communicator.
 std::vector<RankRun> RunGroup(const SourceFactory& make_source, int tp,
                               const std::vector<int32_t>& prompt, int max_new_tokens,
-                              const KvPolicy& policy) {
+                              const KvPolicy& policy, bool device_like) {
   std::vector<RankRun> runs(tp);
   if (tp == 1) {
-    runs[0] = RunRank(make_source, 1, 0, nullptr, prompt, max_new_tokens, policy);
+    runs[0] = RunRank(make_source, 1, 0, nullptr, prompt, max_new_tokens, policy, device_like);
     return runs;
   }
   const absl::Status group =
       RunThreadGroup(tp, std::chrono::milliseconds(60000), [&](int rank, Communicator* comm) {
-        runs[rank] = RunRank(make_source, tp, rank, comm, prompt, max_new_tokens, policy);
+        runs[rank] =
+            RunRank(make_source, tp, rank, comm, prompt, max_new_tokens, policy, device_like);
       });
   EXPECT_TRUE(group.ok()) << group;
   return runs;

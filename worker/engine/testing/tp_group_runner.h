@@ -29,9 +29,11 @@ struct RankRun {
 // Every rank of a tp group on its own thread (one CPU thread each); tp 1
 // runs without a communicator. Greedy `max_new_tokens` after `prompt`, the
 // cache kept by `policy` (the logits are always a full-cache scoring).
+// `device_like`: each rank's CPU backend behind a DeviceLikeBackend (the
+// engine's device code path, its all-reduce staged through the host).
 std::vector<RankRun> RunGroup(const SourceFactory& make_source, int tp,
                               const std::vector<int32_t>& prompt, int max_new_tokens,
-                              const KvPolicy& policy = KvPolicy::Full());
+                              const KvPolicy& policy = KvPolicy::Full(), bool device_like = false);
 
 // Checks a tp run against the tp=1 run with gtest expectations: KV bytes per
 // block = tp1 / min(tp, kv_heads) on every rank; the same greedy tokens as
