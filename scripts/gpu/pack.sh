@@ -11,19 +11,23 @@
 # model travels to the GPU machine in pieces.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-tests=(cuda_device_test cuda_backend_test)
+# Test binaries by their folder in the build.
+tests=(worker/backend/cuda/cuda_device_test worker/backend/cuda/cuda_backend_test
+       worker/parallel/nccl/parallel_nccl_communicator_test)
 benches=(cuda_attention_bench cuda_decode_step_bench)
 if [[ "${1:-}" == "--model-test" ]]; then
-  tests=(cuda_model_test)
+  tests=(worker/backend/cuda/cuda_model_test)
   benches=()
   shift
 fi
 build=${1:-$root/build}
 dest=$root/gpu-carry
-cmake --build "$build" -j2 --target "${tests[@]}" "${benches[@]+"${benches[@]}"}"
+targets=()
+for path in "${tests[@]}"; do targets+=("$(basename "$path")"); done
+cmake --build "$build" -j2 --target "${targets[@]}" "${benches[@]+"${benches[@]}"}"
 rm -rf "$dest"
 mkdir -p "$dest/bin" "$dest/lib"
-for name in "${tests[@]}"; do cp "$build/worker/backend/cuda/$name" "$dest/bin/"; done
+for path in "${tests[@]}"; do cp "$build/$path" "$dest/bin/"; done
 for name in "${benches[@]+"${benches[@]}"}"; do cp "$build/bench/$name" "$dest/bin/"; done
 strip "$dest"/bin/*
 # What the GPU machine provides: glibc, the driver, and the CUDA toolkit's big libraries.

@@ -79,6 +79,7 @@ run_tests() {
   echo "$name rc=$rc $(( $(date +%s) - start ))s $counts" >> "$summary"
 }
 run_tests cuda_device_test "$carry/bin/cuda_device_test"
+run_tests parallel_nccl_communicator_test "$carry/bin/parallel_nccl_communicator_test"
 for suite in $("$carry/bin/cuda_backend_test" --gtest_list_tests | grep -E '^[A-Za-z0-9_/]+\.$' | tr -d '.'); do
   run_tests "$suite" "$carry/bin/cuda_backend_test" --gtest_filter="$suite.*"
 done
