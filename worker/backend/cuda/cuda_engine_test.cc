@@ -74,6 +74,42 @@ absl::StatusOr<Engine> LoadEngine(const std::string& path, std::unique_ptr<Backe
   return e;
 }
 
+// `max_new` greedy tokens after kPrompt, and each one's top-4 logprobs.
+struct GreedyRun {
+  std::vector<int32_t> ids;
+  std::vector<std::vector<std::pair<int32_t, float>>> tops;
+};
+absl::StatusOr<GreedyRun> Greedy(Engine& e, int64_t max_new) {
+  OfflineRequest request;
+  request.prompt_ids = kPrompt;
+  request.max_new_tokens = max_new;
+  request.sampling.temperature = 0.0f;
+  request.num_top_logprobs = 4;
+  GreedyRun run;
+  auto out = e.generator->Generate(request, [&](const SampledToken& token) {
+    run.tops.push_back(token.top_logprobs);
+    return true;
+  });
+  if (!out.ok()) return out.status();
+  run.ids = out->output_ids;
+  return run;
+}
+
+// Each token's top logprobs within `tolerance`; at 0, the same tokens with
+// the same logprobs (above 0 two near-equal ones may swap places).
+void ExpectSameTops(const std::vector<std::vector<std::pair<int32_t, float>>>& got,
+                    const std::vector<std::vector<std::pair<int32_t, float>>>& want,
+                    double tolerance) {
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(got[i].size(), want[i].size()) << "token " << i;
+    for (size_t k = 0; k < want[i].size(); ++k) {
+      if (tolerance == 0.0) EXPECT_EQ(got[i][k].first, want[i][k].first) << "token " << i;
+      EXPECT_NEAR(got[i][k].second, want[i][k].second, tolerance) << "token " << i;
+    }
+  }
+}
+
 class CudaEngineTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -191,17 +227,10 @@ TEST_F(CudaEngineTest, DecodeGraphsReplayTheEagerStepsExactly) {
     options.decode_graphs = graphs ? DecodeGraphs::kOn : DecodeGraphs::kPaddedEager;
     absl::StatusOr<Engine> e = LoadEngine(*f32_path_, std::move(backend), options);
     ASSERT_TRUE(e.ok()) << e.status();
-    OfflineRequest request;
-    request.prompt_ids = kPrompt;
-    request.max_new_tokens = 24;
-    request.sampling.temperature = 0.0f;
-    request.num_top_logprobs = 4;
-    auto out = e->generator->Generate(request, [&](const SampledToken& token) {
-      tops[graphs].push_back(token.top_logprobs);
-      return true;
-    });
-    ASSERT_TRUE(out.ok()) << out.status();
-    ids[graphs] = out->output_ids;
+    absl::StatusOr<GreedyRun> run = Greedy(*e, 24);
+    ASSERT_TRUE(run.ok()) << run.status();
+    ids[graphs] = run->ids;
+    tops[graphs] = run->tops;
     if (graphs) {
       replays = e->model->graph_replays();
       std::cout << "captures " << e->model->graph_captures() << ", replays " << replays << "\n";
@@ -209,13 +238,7 @@ TEST_F(CudaEngineTest, DecodeGraphsReplayTheEagerStepsExactly) {
   }
   EXPECT_GT(replays, 15);  // 23 decode steps: the first of each shape runs eagerly
   EXPECT_EQ(ids[1], ids[0]);
-  ASSERT_EQ(tops[1].size(), tops[0].size());
-  for (size_t i = 0; i < tops[0].size(); ++i) {
-    ASSERT_EQ(tops[1][i].size(), tops[0][i].size());
-    for (size_t k = 0; k < tops[0][i].size(); ++k) {
-      EXPECT_NEAR(tops[1][i][k].second, tops[0][i][k].second, 1e-3) << "token " << i;
-    }
-  }
+  ExpectSameTops(tops[1], tops[0], 0.0);
 }
 
 TEST_F(CudaEngineTest, NcclGroupOfOneGivesTheUngroupedTokens) {
@@ -236,17 +259,10 @@ TEST_F(CudaEngineTest, NcclGroupOfOneGivesTheUngroupedTokens) {
         LoadEngine(*model_path_, std::move(backend), {}, grouped ? comm->get() : nullptr);
     ASSERT_TRUE(e.ok()) << e.status();
     EXPECT_EQ(e->model->leads_group(), grouped == 1);
-    OfflineRequest request;
-    request.prompt_ids = kPrompt;
-    request.max_new_tokens = 16;
-    request.sampling.temperature = 0.0f;
-    request.num_top_logprobs = 4;
-    auto out = e->generator->Generate(request, [&](const SampledToken& token) {
-      tops[grouped].push_back(token.top_logprobs);
-      return true;
-    });
-    ASSERT_TRUE(out.ok()) << out.status();
-    ids[grouped] = out->output_ids;
+    absl::StatusOr<GreedyRun> run = Greedy(*e, 16);
+    ASSERT_TRUE(run.ok()) << run.status();
+    ids[grouped] = run->ids;
+    tops[grouped] = run->tops;
     if (grouped) {
       EXPECT_GT(e->model->allreduce_ns(), 0) << "the all-reduces did not run";
       EXPECT_GT(e->model->plan_bytes_sent(), 0) << "no step plan was broadcast";
@@ -254,13 +270,7 @@ TEST_F(CudaEngineTest, NcclGroupOfOneGivesTheUngroupedTokens) {
     }
   }
   EXPECT_EQ(ids[1], ids[0]);
-  ASSERT_EQ(tops[1].size(), tops[0].size());
-  for (size_t i = 0; i < tops[0].size(); ++i) {
-    ASSERT_EQ(tops[1][i].size(), tops[0][i].size());
-    for (size_t k = 0; k < tops[0][i].size(); ++k) {
-      EXPECT_NEAR(tops[1][i][k].second, tops[0][i][k].second, 1e-3) << "token " << i;
-    }
-  }
+  ExpectSameTops(tops[1], tops[0], 1e-3);
 }
 
 }  // namespace
