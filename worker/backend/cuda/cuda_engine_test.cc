@@ -104,7 +104,9 @@ void ExpectSameTops(const std::vector<std::vector<std::pair<int32_t, float>>>& g
   for (size_t i = 0; i < want.size(); ++i) {
     ASSERT_EQ(got[i].size(), want[i].size()) << "token " << i;
     for (size_t k = 0; k < want[i].size(); ++k) {
-      if (tolerance == 0.0) EXPECT_EQ(got[i][k].first, want[i][k].first) << "token " << i;
+      if (tolerance == 0.0) {
+        EXPECT_EQ(got[i][k].first, want[i][k].first) << "token " << i;
+      }
       EXPECT_NEAR(got[i][k].second, want[i][k].second, tolerance) << "token " << i;
     }
   }
