@@ -6,6 +6,7 @@
 // the time from then until the last finishes. One JSON line per N.
 //   batched_decode --model M [--threads T] [--concurrency 1,4,16,64]
 //                  [--prompt-tokens 64] [--tokens 64] [--kv-dtype D] [--kv-bytes B]
+//                  [--backend cpu|cuda]
 #include <algorithm>
 #include <iostream>
 #include <memory>
@@ -13,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/env.h"
+#include "tools/gqa/backend_flag.h"
 #include "tools/gqa/command_line.h"
 #include "tools/gqa/local_engine.h"
 #include "worker/scheduler/scheduler.h"
@@ -20,7 +22,8 @@
 namespace gqa {
 namespace {
 
-constexpr FlagSpec kFlags[] = {{"concurrency"}, {"prompt-tokens"}, {"tokens"}, {"max-step-tokens"}};
+constexpr FlagSpec kFlags[] = {
+    {"concurrency"}, {"prompt-tokens"}, {"tokens"}, {"max-step-tokens"}, {"backend"}};
 
 // Records when each sequence got its first token and when it finished.
 class TimingSink : public SequenceSink {
@@ -62,7 +65,16 @@ int Run(int argc, char** argv) {
   const int64_t tokens = *ParsePositiveInt("--tokens", flags->Value("tokens").value_or("64"));
   const int64_t max_step =
       *ParsePositiveInt("--max-step-tokens", flags->Value("max-step-tokens").value_or("512"));
-  absl::StatusOr<std::unique_ptr<LocalEngine>> engine = LocalEngine::Load(*flags);
+  std::unique_ptr<Backend> backend;  // null: the CPU backend with --threads
+  const std::string backend_name = flags->Value("backend").value_or("cpu");
+  if (absl::StatusOr<std::unique_ptr<Backend>> made = BackendForFlag(backend_name); made.ok()) {
+    backend = *std::move(made);
+  } else {
+    std::cerr << made.status().message() << "\n";
+    return made.status().code() == absl::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  absl::StatusOr<std::unique_ptr<LocalEngine>> engine =
+      LocalEngine::Load(*flags, nullptr, std::move(backend));
   if (!engine.ok()) {
     std::cerr << engine.status().message() << "\n";
     return 1;
@@ -106,7 +118,8 @@ int Run(int argc, char** argv) {
                                  [&](int64_t t) { return t > decode_start; });
     }
     const double decode_s = (end - decode_start) * 1e-9;
-    std::cout << "{\"engine\": \"gqaserve\", \"concurrency\": " << n
+    std::cout << "{\"engine\": \"gqaserve\", \"backend\": \"" << backend_name
+              << "\", \"concurrency\": " << n
               << ", \"prompt_tokens\": " << prompt_tokens << ", \"tokens\": " << tokens
               << ", \"threads\": " << (*engine)->num_threads() << ", \"decode_tokens_per_s\": "
               << (decode_s > 0 ? static_cast<double>(generated) / decode_s : 0.0)

@@ -6,8 +6,8 @@
 # libnvidia-*), and the CUDA toolkit's large libraries (cuBLAS, cuBLASLt,
 # NCCL), which scripts/gpu/run.sh finds there. Usage:
 #   scripts/gpu/pack.sh [--model-test] [BUILD_DIR]   (default: build; builds the targets first)
-# --model-test packs cuda_model_test alone (it links the tokenizer's ICU, too
-# big to travel beside the rest); docs/cuda-backend.md says how the default
+# --model-test packs cuda_model_test and batched_decode (they link the
+# tokenizer's ICU, too big to travel beside the rest); docs/cuda-backend.md says how the default
 # model travels to the GPU machine in pieces.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,7 +17,7 @@ tests=(worker/backend/cuda/cuda_device_test worker/backend/cuda/cuda_backend_tes
 benches=(cuda_attention_bench cuda_decode_step_bench)
 if [[ "${1:-}" == "--model-test" ]]; then
   tests=(worker/backend/cuda/cuda_model_test)
-  benches=()
+  benches=(batched_decode)  # the engine's decode tokens/s on the model, GPU and CPU
   shift
 fi
 build=${1:-$root/build}
@@ -44,6 +44,10 @@ for bin in "$dest"/bin/*; do
   done
 done
 strip --strip-unneeded "$dest"/lib/* 2>/dev/null || true
+# Libraries over 8 MiB (ICU's data) travel xz-compressed; run.sh unpacks them.
+for lib in "$dest"/lib/*; do
+  if (( $(stat -c %s "$lib") > 8 * 1024 * 1024 )); then xz -T2 -6 "$lib"; fi
+done
 sort -u -o "$dest/NEEDS_FROM_HOST.txt" "$dest/NEEDS_FROM_HOST.txt"
 git -C "$root" rev-parse HEAD > "$dest/COMMIT.txt"
 cp "$root/scripts/gpu/run.sh" "$dest/run.sh"
