@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""Decode tokens/s of a Llama-3-8B-shaped model in PyTorch (random bf16 weights,
-a static KV cache, F.scaled_dot_product_attention with enable_gqa), the
-reference for bench/micro/cuda_decode_step_bench.cc on the same GPU: the same
-shapes, batches and contexts, eager (no CUDA graphs, no torch.compile), median
-of 10 timed steps after 3, timed with CUDA events. Writes a markdown table.
+"""Decode tokens/s of a Llama-shaped model in PyTorch (random bf16 weights,
+a static KV cache, F.scaled_dot_product_attention with enable_gqa), eager (no
+CUDA graphs, no torch.compile), median of 10 timed steps after 3, timed with
+CUDA events. Writes a markdown table.
+  --shape llama3-8b (default): the reference for
+    bench/micro/cuda_decode_step_bench.cc, the same shapes, batches, contexts.
+  --shape smollm2-135m: the default model's shape, the reference for
+    bench/e2e/batched_decode --backend cuda on it (scripts/gpu/run.sh
+    --model-test); each timed step also picks the greedy tokens and copies
+    them to the host, as a serving loop must.
 
-  python3 bench/e2e/torch_decode_step.py [--out FILE] [--layers N]
+  python3 bench/e2e/torch_decode_step.py [--out FILE] [--layers N] [--shape S]
 """
 import argparse
 import statistics
@@ -14,9 +19,12 @@ import sys
 import torch
 import torch.nn.functional as F
 
-HIDDEN, Q_HEADS, KV_HEADS, HEAD_DIM, FFN, VOCAB = 4096, 32, 8, 128, 14336, 128256
-BATCHES, CONTEXTS = (1, 8, 32, 64), (1024, 4096)
-MAX_CONTEXT = 4096 + 64
+# name: (layers, hidden, q heads, kv heads, head_dim, ffn, vocab, contexts)
+SHAPES = {
+    "llama3-8b": (32, 4096, 32, 8, 128, 14336, 128256, (1024, 4096)),
+    "smollm2-135m": (30, 576, 9, 3, 64, 1536, 49152, (96,)),  # 64-token prompts + 32 in
+}
+BATCHES = (1, 8, 32, 64)
 
 
 def rms_norm(x, w, eps=1e-5):
@@ -36,8 +44,14 @@ def rope(x, pos, theta=500000.0):  # x [B, heads, D], half-split pairs
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out")
-    ap.add_argument("--layers", type=int, default=32)
+    ap.add_argument("--layers", type=int, default=None)
+    ap.add_argument("--shape", choices=sorted(SHAPES), default="llama3-8b")
     args = ap.parse_args()
+    global HIDDEN, Q_HEADS, KV_HEADS, HEAD_DIM, FFN, VOCAB
+    layers_default, HIDDEN, Q_HEADS, KV_HEADS, HEAD_DIM, FFN, VOCAB, contexts = SHAPES[args.shape]
+    args.layers = args.layers or layers_default
+    max_context = max(contexts) + 64
+    greedy = args.shape != "llama3-8b"
     if not torch.cuda.is_available():
         print("no CUDA device", file=sys.stderr)
         return 2
@@ -54,8 +68,8 @@ def main():
             wv=w(KV_HEADS * HEAD_DIM, HIDDEN), wo=w(HIDDEN, Q_HEADS * HEAD_DIM),
             wg=w(FFN, HIDDEN), wu=w(FFN, HIDDEN), wd=w(HIDDEN, FFN),
             n1=torch.ones(HIDDEN, device=dev, dtype=dt), n2=torch.ones(HIDDEN, device=dev, dtype=dt),
-            k=torch.zeros(max(BATCHES), KV_HEADS, MAX_CONTEXT, HEAD_DIM, device=dev, dtype=dt),
-            v=torch.zeros(max(BATCHES), KV_HEADS, MAX_CONTEXT, HEAD_DIM, device=dev, dtype=dt)))
+            k=torch.zeros(max(BATCHES), KV_HEADS, max_context, HEAD_DIM, device=dev, dtype=dt),
+            v=torch.zeros(max(BATCHES), KV_HEADS, max_context, HEAD_DIM, device=dev, dtype=dt)))
     emb, lm_head = w(VOCAB, HIDDEN), w(VOCAB, HIDDEN)
     final_norm = torch.ones(HIDDEN, device=dev, dtype=dt)
 
@@ -78,18 +92,21 @@ def main():
         return (rms_norm(x, final_norm) @ lm_head.T).float()
 
     name = torch.cuda.get_device_name(0)
-    md = [f"# Decode step, Llama-3-8B shape, random bf16 weights (PyTorch {torch.__version__})", "",
-          f"Device: {name}; {args.layers} layers; static bf16 KV cache, SDPA with enable_gqa, "
-          "eager. Median of 10 steps after 3 (CUDA events).", "",
+    md = [f"# Decode step, {args.shape} shape, random bf16 weights (PyTorch {torch.__version__})",
+          "", f"Device: {name}; {args.layers} layers; static bf16 KV cache, SDPA with enable_gqa, "
+          "eager" + (", greedy tokens copied to the host each step" if greedy else "") +
+          ". Median of 10 steps after 3 (CUDA events).", "",
           "| batch | context | step ms | tokens/s |", "|---|---|---|---|"]
     for b in BATCHES:
-        for ctx in CONTEXTS:
+        for ctx in contexts:
             ids = torch.arange(b, device=dev) * 7919 % VOCAB
             times = []
             for rep in range(13):
                 start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
                 start.record()
-                step(ids, ctx)
+                logits = step(ids, ctx)
+                if greedy:
+                    logits.argmax(-1).cpu()
                 end.record()
                 end.synchronize()
                 if rep >= 3:

@@ -17,7 +17,8 @@
 #     BackendLlama (CudaModelTest) and the engine itself on the GPU
 #     (CudaEngineTest: Model, KV cache and generator vs the CPU backend, and
 #     in an NCCL group of one); then batched_decode's tokens/s on the GPU and
-#     the CPU into gpu-engine-decode.jsonl
+#     the CPU into gpu-engine-decode.jsonl, and PyTorch on the same shape
+#     (torch_decode_step.py --shape smollm2-135m) into gpu-engine-torch.md
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 carry=${GQA_GPU_CARRY:-$root/gpu-carry}  # where pack.sh's folder is on this machine
@@ -52,6 +53,11 @@ if [[ "${1:-}" == "--model-test" ]]; then
       timeout 90 "$carry/bin/batched_decode" --model "$2" --backend cpu --threads 16 \
         --kv-bytes 4GiB --concurrency 1,8 --prompt-tokens 64 --tokens 64
     } > "$out/gpu-engine-decode.jsonl" 2>> "$out/model-test.log"
+  fi
+  # PyTorch on the same shape and machine, for the engine's figures above.
+  if python3 -c "import torch" 2>/dev/null; then
+    timeout 120 python3 "$root/bench/e2e/torch_decode_step.py" --shape smollm2-135m \
+      --out "$out/gpu-engine-torch.md" > /dev/null 2>> "$out/model-test.log"
   fi
   exit "$rc"
 fi
