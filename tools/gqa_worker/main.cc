@@ -150,12 +150,13 @@ int Run(int argc, char** argv) {
       *target = *parsed;
     }
   }
+  absl::StatusOr<TpFlags> tp = ParseTpFlags(*flags);
+  if (!tp.ok()) return Fail(tp.status(), 2);
   std::unique_ptr<Backend> gpu;  // null: the CPU backend
   if (auto backend = flags->Value("backend"); backend && *backend != "cpu") {
     // NOTE: the kvstore's block transfer (kv_block_transfer.h) and the tp
     // followers read or run the cache in host memory.
-    if (*backend == "cuda" && (flags->Has("fake-model") || flags->Value("kvstore") ||
-                               flags->Value("tp").value_or("1") != "1")) {
+    if (*backend == "cuda" && (flags->Has("fake-model") || flags->Value("kvstore") || tp->tp > 1)) {
       return Fail(absl::InvalidArgumentError(
                       "--backend cuda works with neither --tp > 1, --kvstore nor --fake-model yet"),
                   2);
@@ -202,8 +203,6 @@ int Run(int argc, char** argv) {
     if (!file.ok()) return Fail(Annotate(file.status(), "cannot load the model"), 1);
     fake_model_file = *std::move(file);
   }
-  absl::StatusOr<TpFlags> tp = ParseTpFlags(*flags);
-  if (!tp.ok()) return Fail(tp.status(), 2);
   std::unique_ptr<TpGroup> group;  // outlives the engine
   if (tp->forms_group()) {
     if (fake || (tp->tp > 1 && flags->Value("kvstore"))) {

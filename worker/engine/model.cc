@@ -23,16 +23,15 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
         "model: rank ", plan.rank, " of tp=", plan.tp, " needs its group's communicator, got ",
         comm == nullptr ? "none" : absl::StrCat("rank ", comm->rank(), " of ", comm->size())));
   }
-  ASSIGN_OR_RETURN(ModelWeights weights, ModelWeights::Load(*source, plan));
   if (options.max_graph_batch < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("model: max_graph_batch=", options.max_graph_batch, " is negative"));
   }
+  ASSIGN_OR_RETURN(ModelWeights weights, ModelWeights::Load(*source, plan));
   ASSIGN_OR_RETURN(ResidentWeights resident,
                    ResidentWeights::Create(weights, *backend, options.weights));
   return std::unique_ptr<Model>(new Model(std::move(source), plan, options, std::move(weights),
-                                          std::move(resident), backend,
-                                          comm));
+                                          std::move(resident), backend, comm));
 }
 
 Model::~Model() {
@@ -128,9 +127,9 @@ absl::Status Model::Forward(const ForwardBatch& model_batch,
     RETURN_IF_ERROR(BroadcastPlan(plan_encoder_.EncodeForward(model_batch, column_sums != nullptr)));
   }
   // The per-KV-head arrays span the model's heads; this rank runs on its own.
-  const bool whole = rank_heads_.whole();
-  if (!whole) rank_heads_.Localize(model_batch, rank_batch_);
-  const ForwardBatch& batch = whole ? model_batch : rank_batch_;
+  const bool local = rank_heads_.Splits(model_batch);
+  if (local) rank_heads_.Localize(model_batch, rank_batch_);
+  const ForwardBatch& batch = local ? rank_batch_ : model_batch;
   const bool want_sums = !batch.column_sum_offsets.empty();
   if (want_sums && column_sums == nullptr) {
     return absl::InvalidArgumentError("forward: the batch wants column sums and has no output");
@@ -167,7 +166,7 @@ absl::Status Model::Forward(const ForwardBatch& model_batch,
   const int64_t vocab = config().vocab_size;
   logits.resize(num_logits * vocab);
   RETURN_IF_ERROR(backend_->CopyToHost(logits.data(), out, num_logits * vocab * 4));
-  std::vector<float>* host_sums = whole ? column_sums : &rank_sums_;
+  std::vector<float>* host_sums = local ? &rank_sums_ : column_sums;
   if (want_sums) {
     host_sums->resize(num_sums);
     RETURN_IF_ERROR(backend_->CopyToHost(host_sums->data(), sums, num_sums * 4));
@@ -177,7 +176,7 @@ absl::Status Model::Forward(const ForwardBatch& model_batch,
     // Each rank has its own heads' sums; put in the model-wide layout and
     // summed over the group they are every head's (and a replicated head's
     // over all of its query heads). One collective for all layers.
-    if (!whole) {
+    if (local) {
       column_sums->assign(num_layers * model_batch.column_sums_per_layer, 0.0f);
       rank_heads_.ScatterColumnSums(model_batch, rank_sums_, *column_sums);
     }

@@ -177,7 +177,7 @@ class Model {
   Communicator* comm_;  // null at tp 1 without a group
   StepPlanEncoder plan_encoder_;  // the leader's: what its followers hold
   RankHeads rank_heads_;          // this rank's view of the per-head arrays
-  ForwardBatch rank_batch_;       // the step as this rank runs it (when not whole)
+  ForwardBatch rank_batch_;       // the step as this rank runs it (when RankHeads splits it)
   std::vector<float> rank_sums_;  // its column sums, this rank's heads only
   int64_t allreduce_ns_ = 0;
   int64_t plan_bytes_sent_ = 0;

@@ -21,6 +21,15 @@ std::vector<int64_t> SumOffsets(const ForwardBatch& batch, int64_t heads, int64_
 
 }  // namespace
 
+bool RankHeads::Splits(const ForwardBatch& batch) const {
+  if (whole()) return false;
+  if (!batch.head_slot_mapping.empty() || !batch.column_sum_offsets.empty()) return true;
+  return std::any_of(batch.slot_positions.begin(), batch.slot_positions.end(),
+                     [](const SlotPositions& map) {
+                       return map.positions != nullptr && map.head_stride > 0;
+                     });
+}
+
 void RankHeads::Localize(const ForwardBatch& batch, ForwardBatch& rank) const {
   rank = batch;
   for (SlotPositions& map : rank.slot_positions) {

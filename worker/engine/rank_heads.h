@@ -25,6 +25,9 @@ class RankHeads {
 
   // This rank owns every KV head: the batch is its own as it is.
   bool whole() const { return begin_ == 0 && count_ == model_heads_; }
+  // `batch` has per-head arrays this rank must cut to its heads (Localize);
+  // false for a whole rank, and for steps without h2o (most steps).
+  bool Splits(const ForwardBatch& batch) const;
 
   // `rank` (overwritten) = `batch` with the per-head arrays cut to this
   // rank's heads: per-head slot maps start at its first head (they still

@@ -44,6 +44,22 @@ TEST(RankHeadsTest, ARankRunsOnItsHeadsAndItsSumsGoBackInPlace) {
                                        0, 0, 6, 7, 0, 0, 0, 0, 0, 8, 9, 10, 0, 0, 0}));
 }
 
+TEST(RankHeadsTest, OnlyStepsWithPerHeadArraysAreSplit) {
+  const std::vector<int32_t> map(12, 0);
+  const ForwardBatch h2o = ThreeHeadBatch(map);
+  ForwardBatch full = h2o;
+  full.slot_positions.clear();
+  full.head_slot_mapping.clear();
+  full.column_sum_offsets.clear();
+  ForwardBatch shared_maps = full;  // streaming/window: one map for every head
+  shared_maps.slot_positions = {{map.data(), 0}, {map.data(), 0}};
+  const RankHeads part(3, 1, 1);
+  EXPECT_TRUE(part.Splits(h2o));
+  EXPECT_FALSE(part.Splits(full));
+  EXPECT_FALSE(part.Splits(shared_maps));
+  EXPECT_FALSE(RankHeads(3, 0, 3).Splits(h2o)) << "a whole rank runs the batch as it is";
+}
+
 TEST(RankHeadsTest, OnlyARankOwningEveryHeadIsWhole) {
   EXPECT_TRUE(RankHeads(3, 0, 3).whole());
   EXPECT_TRUE(RankHeads(1, 0, 1).whole());  // MQA, the head replicated

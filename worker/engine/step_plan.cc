@@ -55,13 +55,19 @@ int64_t NumLayersOfMaps(const ForwardBatch& b) {
   return b.num_seqs > 0 ? static_cast<int64_t>(b.slot_positions.size()) / b.num_seqs : 0;
 }
 
-// Length of the slot map of sequence `s`: its largest context, times the
-// heads when the map is per KV head.
-int64_t SlotMapLength(const ForwardBatch& b, int64_t s, int64_t head_stride, int64_t heads) {
-  int64_t context = 0;
+// Each sequence's largest context in the batch (what its slot map covers).
+std::vector<int64_t> SeqContexts(const ForwardBatch& b) {
+  std::vector<int64_t> contexts(std::max<int64_t>(b.num_seqs, 0), 0);
   for (int64_t t = 0; t < b.num_tokens(); ++t) {
-    if (b.seq_idx[t] == s) context = std::max<int64_t>(context, b.context_lens[t]);
+    const int32_t s = b.seq_idx[t];
+    if (s >= 0 && s < b.num_seqs) contexts[s] = std::max<int64_t>(contexts[s], b.context_lens[t]);
   }
+  return contexts;
+}
+
+// Length of a slot map over `context` slots: times the heads when the map is
+// per KV head.
+int64_t SlotMapLength(int64_t context, int64_t head_stride, int64_t heads) {
   return head_stride > 0 ? (heads - 1) * head_stride + context : context;
 }
 
@@ -139,6 +145,7 @@ std::string StepPlanEncoder::EncodeForward(const ForwardBatch& b, bool want_colu
                  (has_maps ? kHasSlotMaps : 0) | (has_ids ? kHasSeqIds : 0));
   const int64_t num_layers = has_maps ? NumLayersOfMaps(b) : 0;
   if (has_maps) w.Pod(num_layers);
+  const std::vector<int64_t> contexts = has_maps ? SeqContexts(b) : std::vector<int64_t>();
   for (int64_t s = 0; s < b.num_seqs; ++s) {
     MirroredSequence anonymous;
     MirroredSequence* entry = &anonymous;
@@ -166,7 +173,8 @@ std::string StepPlanEncoder::EncodeForward(const ForwardBatch& b, bool want_colu
       const int64_t stride = params.map_strides[l];
       if (stride < 0) continue;
       const int32_t* values = b.slot_positions[l * b.num_seqs + s].positions;
-      const absl::Span<const int32_t> map(values, SlotMapLength(b, s, stride, num_kv_heads_));
+      const absl::Span<const int32_t> map(values,
+                                          SlotMapLength(contexts[s], stride, num_kv_heads_));
       WriteVectorDelta(entry->maps[l], map, w);
       entry->maps[l].assign(map.begin(), map.end());
     }
@@ -228,6 +236,8 @@ absl::StatusOr<StepPlan> StepPlanDecoder::DecodeUnchecked(absl::string_view byte
           return absl::InvalidArgumentError("step plan: bad slot map layer count");
         }
       }
+      const std::vector<int64_t> contexts =
+          num_layers > 0 ? SeqContexts(b) : std::vector<int64_t>();
       // First every sequence's mirror entry is brought up to date, then the
       // batch is read out of the entries (inserting moves them).
       std::vector<MirroredSequence> anonymous(flags & kHasSeqIds ? 0 : b.num_seqs);
@@ -281,7 +291,7 @@ absl::StatusOr<StepPlan> StepPlanDecoder::DecodeUnchecked(absl::string_view byte
           if (stride < 0) continue;
           RETURN_IF_ERROR(ReadVectorDelta(r, entry->maps[l]));
           if (static_cast<int64_t>(entry->maps[l].size()) !=
-              SlotMapLength(b, s, stride, num_kv_heads_)) {
+              SlotMapLength(contexts[s], stride, num_kv_heads_)) {
             return absl::InvalidArgumentError("step plan: a slot map of the wrong length");
           }
         }

@@ -294,8 +294,7 @@ void EngineLoop::Run() {
       // step at a time.
       group_failed = true;
       LOG(ERROR) << "tp group broken: " << model_->group_status();
-      scheduler_.FailAll(absl::UnavailableError(
-          absl::StrCat("the tensor-parallel group lost a rank: ", model_->group_status().message())));
+      scheduler_.FailAll(model_->group_status());  // UNAVAILABLE, naming the failure
       stats = scheduler_.stats();
     }
     stats.draining |= group_failed;
